@@ -110,6 +110,43 @@ class FrontendConfig:
         return 1 + (num_samples - self.window_samples) // self.stride_samples
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DetectorConfig:
+    """Streaming detector knobs (in the spirit of TFLite Micro's RecognizeCommands).
+
+    Scores are the model's int8 outputs shifted to 0..255 (int8 + 128).
+    """
+
+    hop_frames: int = 2
+    """Run the classifier every this many new front-end frames (2 = every 40 ms)."""
+    average_window_ms: int = 800
+    """Average the scores of the results that arrived within this many ms."""
+    min_count: int = 3
+    """Need at least this many results in the window before deciding."""
+    threshold: int = 200
+    """Averaged score (0..255) a keyword must reach to be detected."""
+    keyword_thresholds: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per-keyword overrides of ``threshold``."""
+    suppression_ms: int = 1000
+    """After a detection, stay silent for this many ms."""
+    keywords: tuple[str, ...] = ()
+    """Labels that wake the detector; empty means every keyword (not _silence_/_unknown_)."""
+    max_results: int = 64
+    """Capacity of the fixed-size score history (a C array of this many rows)."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "hop_frames", "average_window_ms", "min_count", "max_results")
+        if isinstance(self.suppression_ms, bool) or not isinstance(self.suppression_ms, int) \
+                or self.suppression_ms < 0:
+            raise ConfigError(f"suppression_ms={self.suppression_ms!r} must be an int >= 0")
+        for name, value in [("threshold", self.threshold), *self.keyword_thresholds.items()]:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+                raise ConfigError(f"threshold {name}={value!r} must be an int in 0..255")
+        if self.min_count > self.max_results:
+            raise ConfigError(
+                f"min_count={self.min_count} exceeds max_results={self.max_results}")
+
+
 def _positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``kws`` command line, one module each (see kws.cli)."""
