@@ -25,7 +25,7 @@ from kws.frontend.power import power_spectrum
 from kws.frontend.tables import FrontendTables, build_tables
 from kws.frontend.window import window_and_normalize
 
-BLOCK_FRAMES = 1024
+BLOCK_FRAMES = 512
 """Frames processed per numpy pass: keeps the int64 work arrays within the CPU caches."""
 
 

@@ -100,11 +100,16 @@ def _q(values: np.ndarray, bits: int, lo: int, hi: int) -> np.ndarray:
 
 def mel_matrix(config: FrontendConfig) -> np.ndarray:
     """float64 (num_mel, fft_size/2 + 1) HTK-mel triangular filters, unnormalized (peak 1)."""
+    import warnings
+
     import librosa
 
-    return librosa.filters.mel(sr=config.sample_rate_hz, n_fft=config.fft_size,
-                               n_mels=config.num_mel, fmin=config.lower_hz,
-                               fmax=config.upper_hz, htk=True, norm=None, dtype=np.float64)
+    with warnings.catch_warnings():  # empty filters are reported by build_tables instead
+        warnings.simplefilter("ignore", UserWarning)
+        return librosa.filters.mel(sr=config.sample_rate_hz, n_fft=config.fft_size,
+                                   n_mels=config.num_mel, fmin=config.lower_hz,
+                                   fmax=config.upper_hz, htk=True, norm=None,
+                                   dtype=np.float64)
 
 
 def dct_matrix(num_coeffs: int, num_mel: int) -> np.ndarray:
