@@ -1,0 +1,1 @@
+"""Scripts that fetch, check and assemble data (Speech Commands, long test streams)."""
