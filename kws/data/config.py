@@ -1,0 +1,79 @@
+"""``DataConfig``: splits, class shares and augmentation of the Speech Commands pipeline.
+
+Same style as :mod:`kws.config`: a frozen, keyword-only dataclass with units in the field
+names; YAML section ``data:`` (``configs/data.yaml``) loads into it with
+``load_section(DataConfig, path, "data")``; unknown keys and out-of-range values raise
+:class:`kws.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from kws.errors import ConfigError
+
+MAX_GAIN_DB = 40.0
+"""Largest |gain| the augmenter accepts: beyond +-40 dB a clip is all clipping or all zeros."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """How Speech Commands becomes the 12-class KWS task, and how training audio is augmented."""
+
+    validation_percent: float = 10.0
+    """Share of speakers (percent) in validation, used only when the list files are missing."""
+    testing_percent: float = 10.0
+    """Share of speakers (percent) in test, used only when the list files are missing."""
+    silence_share: float = 0.1
+    """_silence_ clips added to each split = ceil(share x clips of that split), in [0, 1]."""
+    silence_volume_range: tuple[float, float] = (0.0, 1.0)
+    """Linear gain range of a _silence_ clip cut from a background-noise recording."""
+    unknown_share: float | None = None
+    """_unknown_ clips kept per split = ceil(share x keyword clips); None keeps them all."""
+    noise_probability: float = 0.8
+    """Probability that augmentation adds background noise to a clip, in [0, 1]."""
+    noise_volume_range: tuple[float, float] = (0.0, 0.1)
+    """Linear gain range of the added background noise (1.0 = the recording as is)."""
+    shift_ms: float = 100.0
+    """Augmentation time shift: uniform in [-shift_ms, +shift_ms], zero-filled."""
+    gain_db_range: tuple[float, float] = (-6.0, 6.0)
+    """Augmentation gain range in dB (uniform), applied before the noise is added."""
+    seed: int = 0
+    """Seed of every random choice (unknown sampling, silence cuts, augmentation)."""
+
+    def __post_init__(self) -> None:
+        for name in ("validation_percent", "testing_percent"):
+            _number_in(self, name, 0.0, 100.0)
+        if self.validation_percent + self.testing_percent >= 100.0:
+            raise ConfigError(
+                f"validation_percent={self.validation_percent} + testing_percent="
+                f"{self.testing_percent} leaves no training data (must be < 100)")
+        _number_in(self, "silence_share", 0.0, 1.0)
+        _number_in(self, "noise_probability", 0.0, 1.0)
+        _number_in(self, "shift_ms", 0.0, 1000.0)
+        if self.unknown_share is not None:
+            _number_in(self, "unknown_share", 0.0, math.inf)
+        _range_in(self, "silence_volume_range", 0.0, 1.0)
+        _range_in(self, "noise_volume_range", 0.0, 1.0)
+        _range_in(self, "gain_db_range", -MAX_GAIN_DB, MAX_GAIN_DB)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be an int >= 0")
+
+
+def _number_in(obj: object, name: str, low: float, high: float) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}={value!r} must be a number")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
+
+
+def _range_in(obj: object, name: str, low: float, high: float) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, tuple) or len(value) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise ConfigError(f"{name}={value!r} must be two numbers [min, max]")
+    lo, hi = value
+    if not all(math.isfinite(v) for v in value) or not low <= lo <= hi <= high:
+        raise ConfigError(f"{name}={list(value)} must satisfy {low} <= min <= max <= {high}")
