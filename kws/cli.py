@@ -14,6 +14,8 @@ from kws.errors import KwsError
 
 COMMAND_MODULES = [
     "kws.commands.features",
+    "kws.commands.download",
+    "kws.commands.prepare",
 ]
 """Modules that define sub-commands, in the order ``kws --help`` lists them."""
 

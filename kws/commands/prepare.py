@@ -1,0 +1,78 @@
+"""``kws prepare DATA_DIR``: index Speech Commands, print the class counts, fill the cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from kws.config import FrontendConfig, load_section
+from kws.data import DataConfig, FeatureCache, default_cache_dir, index_dataset
+from kws.data.index import DatasetIndex
+from kws.data.splits import SPLITS
+from kws.labels import LABELS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``prepare`` sub-command."""
+    p = sub.add_parser("prepare", help="index Speech Commands and cache its features",
+                       description="Index a Speech Commands folder (original layout), print "
+                                   "the clips per class and split, and compute the clean int8 "
+                                   "features of every split into the cache.")
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR",
+                   help="dataset folder (e.g. speech_commands_v0.02 from 'kws download')")
+    p.add_argument("--cache", type=Path, default=None,
+                   help=f"feature cache folder (default {default_cache_dir()})")
+    p.add_argument("--data-config", type=Path, help="YAML with a 'data' section")
+    p.add_argument("--frontend-config", type=Path, help="YAML with a 'frontend' section")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def count_table(index: DatasetIndex) -> str:
+    """Clips per class (rows, kws.labels order) and split (columns), with totals."""
+    counts = {split: index.class_counts(split) for split in SPLITS}
+    width = max(len(label) for label in LABELS)
+    head = f"{'class':<{width}}" + "".join(f"{s:>12}" for s in (*SPLITS, "total"))
+    lines = [head, "-" * len(head)]
+    for i, label in enumerate(LABELS):
+        row = [int(counts[s][i]) for s in SPLITS]
+        lines.append(f"{label:<{width}}" + "".join(f"{n:>12}" for n in (*row, sum(row))))
+    totals = [int(counts[s].sum()) for s in SPLITS]
+    lines.append("-" * len(head))
+    lines.append(f"{'total':<{width}}" + "".join(f"{n:>12}" for n in (*totals, sum(totals))))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    data_config = load_section(DataConfig, args.data_config, "data") if args.data_config \
+        else DataConfig()
+    frontend = load_section(FrontendConfig, args.frontend_config, "frontend") \
+        if args.frontend_config else FrontendConfig()
+    index = index_dataset(args.data_dir, data_config)
+    speakers = {s: len(index.speakers(s)) for s in SPLITS}
+    source = ("validation_list.txt / testing_list.txt" if index.split_source == "lists"
+              else "the hash rule")
+    print(f"{index.root}: splits from {source}; speakers "
+          + ", ".join(f"{s} {n}" for s, n in speakers.items()))
+    print(count_table(index))
+    cache = FeatureCache(index, frontend, args.cache, progress=args.progress)
+    began = time.perf_counter()
+    built = cache.fill()
+    elapsed = time.perf_counter() - began
+    skipped_total = 0
+    for split in SPLITS:
+        features, _ = cache.get(split)
+        skipped = cache.skipped(split)
+        skipped_total += len(skipped)
+        state = "built" if built[split] else "up to date"
+        print(f"{split}: {features.shape[0]} clips x {features.shape[1]} x {features.shape[2]} "
+              f"int8 ({state}, {len(skipped)} unreadable skipped) -> {cache.path(split)}")
+        for rel, reason in skipped:
+            print(f"warning: skipped unreadable clip {rel}: {reason}", file=sys.stderr)
+    print(f"cache ready in {elapsed:.1f} s"
+          + (f"; {skipped_total} unreadable clips skipped (listed above)" if skipped_total
+             else ""))
+    return 0
