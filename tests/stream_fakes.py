@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from kws.config import DetectorConfig, FrontendConfig
@@ -49,3 +51,38 @@ class WindowRecorder(FakeClassifier):
     def predict(self, features: np.ndarray) -> np.ndarray:
         self.windows.extend(features.copy())
         return super().predict(features)
+
+
+class Flags:
+    """sounddevice's CallbackFlags, as far as the microphone source reads them."""
+
+    def __init__(self, overflow: bool = False) -> None:
+        self.input_overflow = overflow
+
+
+def fake_sounddevice(fail: bool = False) -> types.ModuleType:
+    """A stand-in sounddevice module: InputStream records its arguments (or fails)."""
+    sd = types.ModuleType("sounddevice")
+
+    class PortAudioError(Exception):
+        pass
+
+    class InputStream:
+        def __init__(self, **kw: object) -> None:
+            if fail:
+                raise PortAudioError("Error querying device -1")
+            self.kw = kw
+            self.started = self.closed = False
+
+        def start(self) -> None:
+            self.started = True
+
+        def stop(self) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed = True
+
+    sd.PortAudioError = PortAudioError  # type: ignore[attr-defined]
+    sd.InputStream = InputStream  # type: ignore[attr-defined]
+    return sd

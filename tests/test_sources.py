@@ -1,0 +1,103 @@
+"""Audio sources: a file at real-time pace, and the microphone behind a fake PortAudio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from stream_fakes import Flags as _Flags
+from stream_fakes import fake_sounddevice
+
+from kws import sources
+from kws.errors import AudioError
+from kws.sources import ArraySource, DeviceError, MicrophoneSource, file_source
+
+
+def test_array_source_reads_in_order_then_ends() -> None:
+    x = np.arange(1000, dtype=np.int16)
+    src = ArraySource(x)
+    np.testing.assert_array_equal(src.read(300), x[:300])
+    np.testing.assert_array_equal(src.read(800), x[300:])
+    assert src.read(10).size == 0 and src.overflows == 0
+
+
+def test_realtime_source_sleeps_until_the_audio_would_be_heard(monkeypatch) -> None:
+    clock = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        clock[0] += s
+
+    monkeypatch.setattr(sources.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(sources.time, "sleep", sleep)
+    src = ArraySource(np.zeros(16000, dtype=np.int16), realtime=True)
+    src.read(1600)                       # 0.1 s of audio: due at 100.1
+    clock[0] += 0.03                     # the caller worked 30 ms
+    src.read(1600)                       # due at 100.2
+    assert sleeps == pytest.approx([0.1, 0.07])
+    clock[0] += 0.5                      # the caller fell behind: no sleep
+    src.read(1600)
+    assert len(sleeps) == 2
+
+
+def test_file_source_resamples_and_refuses_missing(tmp_path) -> None:
+    from kws.audio import write_wav
+
+    write_wav(tmp_path / "a.wav", (np.arange(8000) % 50).astype(np.int16), rate_hz=8000)
+    assert file_source(tmp_path / "a.wav").read(10**6).size == 16000
+    with pytest.raises(AudioError, match="no such file"):
+        file_source(tmp_path / "missing.wav")
+
+
+def test_microphone_callback_queues_and_read_reassembles(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
+    mic = MicrophoneSource(block_samples=4)
+    assert mic._stream.kw["samplerate"] == 16000 and mic._stream.kw["dtype"] == "int16"
+    assert mic._stream.kw["channels"] == 1 and mic._stream.started
+    x = np.arange(12, dtype=np.int16)
+    for i in range(0, 12, 4):
+        mic._callback(x[i:i + 4, None], 4, None, _Flags())
+    np.testing.assert_array_equal(mic.read(5), x[:5])
+    np.testing.assert_array_equal(mic.read(7), x[5:])
+    assert mic.overflows == 0
+    mic.close()
+    assert mic._stream.closed and mic.read(3).size == 0
+
+
+def test_microphone_counts_overflows_and_never_raises_in_the_callback(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
+    mic = MicrophoneSource(block_samples=100, queue_seconds=200 / 16000)   # room for 2 blocks
+    block = np.ones((100, 1), dtype=np.int16)
+    mic._callback(block, 100, None, _Flags())
+    mic._callback(block, 100, None, _Flags(overflow=True))               # PortAudio overflow
+    mic._callback(block, 100, None, _Flags())                            # queue full: dropped
+    assert mic.overflows == 2
+    assert mic.read(200).size == 200
+
+
+def test_microphone_stall_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
+    monkeypatch.setattr(sources, "READ_TIMEOUT_S", 0.01)
+    with pytest.raises(DeviceError, match="no audio for"):
+        MicrophoneSource().read(10)
+
+
+def test_no_device_suggests_input(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(fail=True))
+    with pytest.raises(DeviceError, match=r"cannot open the default input.*--input FILE"):
+        MicrophoneSource()
+
+
+def test_no_portaudio_suggests_input(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)      # import fails
+    with pytest.raises(DeviceError, match=r"PortAudio unavailable.*--input FILE"):
+        MicrophoneSource()
+
+
+def test_importing_the_package_does_not_touch_the_audio_device() -> None:
+    code = ("import sys, kws.cli, kws.listen, kws.sources, kws.stream, kws.stream_eval; "
+            "kws.cli.build_parser(); assert 'sounddevice' not in sys.modules, 'imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
