@@ -1,0 +1,104 @@
+"""kws detect / listen / evaluate-stream / make-stream, with a fake model patched in."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stream_fakes import FakeClassifier, fake_sounddevice
+
+from kws import cli
+from kws.audio import read_audio
+from kws.listen import format_detection
+from kws.stream import detect_audio
+
+
+@pytest.fixture()
+def fake_model(monkeypatch) -> FakeClassifier:
+    fake = FakeClassifier()
+    for module in ("detect", "listen", "evaluate_stream"):
+        monkeypatch.setattr(f"kws.commands.{module}.load_classifier", lambda path=None: fake)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def stream(mini_dir, tmp_path_factory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("stream") / "s.wav"
+    code = cli.main(["make-stream", "--data", str(mini_dir), "--split", "test",
+                     "--duration", "30", "--seed", "9", "--out", str(out)])
+    assert code == 0
+    return out, out.with_suffix(".csv")
+
+
+def test_make_stream_command_writes_wav_and_truth(stream) -> None:
+    wav, csv = stream
+    assert read_audio(wav).size == 30 * 16000
+    assert csv.read_text().startswith("start_ms,end_ms,label,source\n1000,")
+
+
+def test_detect_prints_every_detection(fake_model, stream, capsys) -> None:
+    wav, _ = stream
+    expect = detect_audio(FakeClassifier(), read_audio(wav))
+    assert len(expect) >= 3
+    assert cli.main(["detect", str(wav)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{wav}: {format_detection(d)}"
+                                                    for d in expect]
+    assert cli.main(["detect", str(wav), str(wav), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 * len(expect)
+    assert rows[0] == {"file": str(wav), "time_ms": expect[0].time_ms,
+                       "label": expect[0].label, "score": expect[0].score,
+                       "probability": expect[0].score / 256}
+
+
+def test_detect_keywords_and_threshold_options(fake_model, stream, capsys) -> None:
+    wav, _ = stream
+    assert cli.main(["detect", str(wav), "--keywords", "yes", "--threshold", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all("Heard yes" in ln for ln in lines)
+    assert cli.main(["detect", str(wav), "--keywords", "maybe"]) == 2
+    assert "keyword 'maybe' is not a label" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["detect", str(wav), "--threshold", "300"])
+
+
+def test_listen_on_a_file_prints_plain_lines(fake_model, stream, capsys) -> None:
+    wav, _ = stream
+    audio = read_audio(wav)[:16000 * 2]
+    short = wav.with_name("short.wav")
+    from kws.audio import write_wav
+
+    write_wav(short, audio)
+    expect = detect_audio(FakeClassifier(), audio)
+    saved = wav.with_name("heard.wav")
+    assert cli.main(["listen", "--input", str(short), "--save-audio", str(saved)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [format_detection(d) for d in expect] + [
+        f"Listened 2.0 s: {len(expect)} detections, 0 input overflows"]
+    np.testing.assert_array_equal(read_audio(saved), audio)
+
+
+def test_listen_without_a_microphone_suggests_input(fake_model, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(fail=True))
+    assert cli.main(["listen", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kws listen: error: cannot open the default input") and "--input" in err
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
+    assert cli.main(["listen", "--list-devices"]) == 2
+    assert "PortAudio unavailable" in capsys.readouterr().err
+
+
+def test_evaluate_stream_reports_and_draws(fake_model, stream, tmp_path, capsys) -> None:
+    wav, csv = stream
+    png, js = tmp_path / "det.png", tmp_path / "m.json"
+    assert cli.main(["evaluate-stream", "model.tflite", str(wav), str(csv), "--png", str(png),
+                     "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "threshold 160" in out and "FA/h" in out and "delay after clip end" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    figures = json.loads(js.read_text())
+    assert figures["duration_ms"] == 30000 and len(figures["keywords"]) == 10
+    assert [p["threshold"] for p in figures["sweep"]][:3] == [0, 8, 16]
