@@ -16,6 +16,10 @@ COMMAND_MODULES = [
     "kws.commands.features",
     "kws.commands.download",
     "kws.commands.prepare",
+    "kws.commands.listen",
+    "kws.commands.detect",
+    "kws.commands.evaluate_stream",
+    "kws.commands.make_stream",
 ]
 """Modules that define sub-commands, in the order ``kws --help`` lists them."""
 
