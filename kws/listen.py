@@ -122,11 +122,12 @@ def listen(source: AudioSource, pipeline: Pipeline, view: TerminalView,
             for found in pipeline.push(chunk):
                 status.detections += 1
                 view.detection(found)
-            top = int(np.argmax(pipeline.last_scores))
             status.level_db = level_dbfs(chunk)
-            status.top_label = pipeline.labels[top]
-            status.top_probability = (int(pipeline.last_scores[top]) + SCORE_OFFSET) \
-                / SCORE_SCALE
+            if pipeline.last_time_ms >= 0:                 # a first result exists
+                top = int(np.argmax(pipeline.last_scores))
+                status.top_label = pipeline.labels[top]
+                status.top_probability = (int(pipeline.last_scores[top]) + SCORE_OFFSET) \
+                    / SCORE_SCALE
             status.time_ms = read * 1000 // fc.sample_rate_hz
             status.overflows = source.overflows
             view.status(status)

@@ -246,11 +246,9 @@ def load_classifier(path: str | Path | None = None) -> Classifier:
         raise ModelError(f"{path}: no such model file" + (
             " (the default model is not built yet; pass --model)" if path == DEFAULT_MODEL
             else ""))
-    try:
-        from kws import runtime
-    except ImportError as exc:
-        raise ModelError(f"cannot load {path}: kws.runtime is unavailable ({exc})") from None
-    return runtime.load_model(path)  # type: ignore[attr-defined,no-any-return]
+    from kws.runtime import KwsModel
+
+    return KwsModel(path)
 
 
 def build_pipeline(classifier: Classifier, keywords: Sequence[str] | None = None,

@@ -87,3 +87,9 @@ def test_ctrl_c_ends_the_loop_cleanly() -> None:
     src = Interrupted(np.zeros(48000, dtype=np.int16))
     status = listen(src, Pipeline(FakeClassifier()), TerminalView(io.StringIO()))
     assert status.time_ms == 1000
+
+
+def test_no_top_class_before_the_first_full_window() -> None:
+    status = listen(ArraySource(np.full(15000, 2, dtype=np.int16)), Pipeline(FakeClassifier()),
+                    TerminalView(io.StringIO()))
+    assert status.top_label == "-" and status.level_db == pytest.approx(-84.29, abs=0.01)
