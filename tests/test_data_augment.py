@@ -1,0 +1,122 @@
+"""kws.data.Augmenter: int16 in, int16 out, exact on hand-checkable cases, seeded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kws.data import Augmenter, DataConfig, epoch_rng, index_dataset, load_noise
+from kws.errors import AudioError, DataError
+
+QUIET = dict(noise_probability=0.0, shift_ms=0.0, gain_db_range=(0.0, 0.0))
+"""Every augmentation switched off; each test turns one on."""
+
+
+def _ramp(clips: int = 3, n: int = 16000) -> np.ndarray:
+    return (np.arange(clips * n, dtype=np.int64).reshape(clips, n) % 2000 - 1000).astype(
+        np.int16)
+
+
+def test_all_off_is_the_identity() -> None:
+    audio = _ramp()
+    out = Augmenter(DataConfig(**QUIET), []).augment(audio, np.random.default_rng(0))
+    assert out.dtype == np.int16
+    np.testing.assert_array_equal(out, audio)
+
+
+def test_shift_moves_samples_and_fills_zeros() -> None:
+    config = DataConfig(**{**QUIET, "shift_ms": 100.0})  # up to 1600 samples
+    audio = _ramp(clips=64)
+    rng = np.random.default_rng(5)
+    out = Augmenter(config, []).augment(audio, rng)
+    shifts = np.random.default_rng(5).integers(-1600, 1601, size=64)  # the first draws
+    assert len(set(shifts.tolist())) > 1
+    for row, clip, s in zip(out, audio, shifts, strict=True):
+        want = np.zeros(16000, np.int16)
+        if s >= 0:
+            want[s:] = clip[:16000 - s]
+        else:
+            want[:s] = clip[-s:]
+        np.testing.assert_array_equal(row, want)
+
+
+def test_gain_rounds_and_clips() -> None:
+    gain_db = 20 * np.log10(2.0)  # x2 exactly (in float32 after 10 ** (g / 20))
+    config = DataConfig(**{**QUIET, "gain_db_range": (gain_db, gain_db)})
+    audio = np.array([[0, 1, -1, 20000, -20000, 16383, -16384, 32767]], dtype=np.int16)
+    out = Augmenter(config, []).augment(audio, np.random.default_rng(0))
+    assert out.tolist() == [[0, 2, -2, 32767, -32768, 32766, -32768, 32767]]
+    half = DataConfig(**{**QUIET, "gain_db_range": (-gain_db, -gain_db)})
+    out = Augmenter(half, []).augment(np.array([[3, -3, 5, 1]], np.int16),
+                                      np.random.default_rng(0))
+    assert out.tolist() == [[2, -2, 2, 0]]  # 1.5 -> 2, -1.5 -> -2, 2.5 -> 2, 0.5 -> 0 (rint)
+
+
+def test_noise_is_added_at_the_asked_volume() -> None:
+    config = DataConfig(**{**QUIET, "noise_probability": 1.0,
+                           "noise_volume_range": (0.5, 0.5)})
+    noise = [np.full(40000, 1001, dtype=np.int16)]
+    audio = np.zeros((4, 16000), dtype=np.int16)
+    audio[1] = 32767
+    out = Augmenter(config, noise).augment(audio, np.random.default_rng(0))
+    assert (out[0] == 500).all()  # 500.5 rounds to even
+    assert (out[1] == 32767).all()  # clipped, not wrapped
+    never = DataConfig(**{**QUIET, "noise_volume_range": (0.5, 0.5)})
+    np.testing.assert_array_equal(Augmenter(never, noise).augment(audio,
+                                                                   np.random.default_rng(0)),
+                                  audio)
+
+
+def test_noise_probability_is_respected() -> None:
+    config = DataConfig(**{**QUIET, "noise_probability": 0.3,
+                           "noise_volume_range": (1.0, 1.0)})
+    noise = [np.full(16000, 100, dtype=np.int16)]
+    out = Augmenter(config, noise).augment(np.zeros((2000, 16000), np.int16),
+                                           np.random.default_rng(3))
+    noisy = (out != 0).any(axis=1).mean()
+    assert noisy == pytest.approx(0.3, abs=0.04)
+
+
+@pytest.fixture(scope="module")
+def real_augmenter(mini_dir: Path) -> Augmenter:
+    index = index_dataset(mini_dir)
+    return Augmenter(index.config, load_noise(index, "train"))
+
+
+def test_same_seed_same_batch_other_seed_other_batch(real_augmenter: Augmenter,
+                                                     mini_audio: np.ndarray) -> None:
+    batch = mini_audio[:32].copy()
+    a = real_augmenter.augment(batch, epoch_rng(DataConfig(seed=0), 3))
+    b = real_augmenter.augment(batch, epoch_rng(DataConfig(seed=0), 3))
+    c = real_augmenter.augment(batch, epoch_rng(DataConfig(seed=1), 3))
+    d = real_augmenter.augment(batch, epoch_rng(DataConfig(seed=0), 4))
+    np.testing.assert_array_equal(batch, mini_audio[:32])  # input untouched
+    assert a.dtype == np.int16 and a.shape == batch.shape
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, d)
+    assert not np.array_equal(a, batch)
+
+
+def test_load_noise_is_the_training_part_of_each_recording(mini_dir: Path) -> None:
+    index = index_dataset(mini_dir)
+    noise = load_noise(index, "train")
+    assert len(noise) == 6
+    for recording, region in zip(noise, index.noise["train"], strict=True):
+        assert recording.dtype == np.int16 and recording.size == region.stop - region.start
+
+
+def test_bad_input_is_refused() -> None:
+    augmenter = Augmenter(DataConfig(**QUIET), [])
+    with pytest.raises(AudioError, match="int16 \\(clips, samples\\), got float32"):
+        augmenter.augment(np.zeros((2, 10), np.float32), np.random.default_rng(0))
+    with pytest.raises(AudioError, match="got int16 \\(10,\\)"):
+        augmenter.augment(np.zeros(10, np.int16), np.random.default_rng(0))
+    with pytest.raises(DataError, match="no noise recording was given"):
+        Augmenter(DataConfig(), [])
+    with pytest.raises(AudioError, match="noise recording 0 must be int16"):
+        Augmenter(DataConfig(), [np.zeros(20000, np.float64)])
+    short = Augmenter(DataConfig(), [np.zeros(8000, np.int16)])
+    with pytest.raises(DataError, match="has 8000 samples, fewer than the 16000-sample"):
+        short.augment(np.zeros((1, 16000), np.int16), np.random.default_rng(0))
