@@ -117,6 +117,8 @@ class StreamMetrics:
     keywords: dict[str, KeywordMetrics]
     delays_ms: list[int]
     """time_ms - end_ms of every matched clip, in detection order."""
+    matches: list[tuple[Detection, TruthEvent]] = dataclasses.field(default_factory=list)
+    """Every (detection, truth clip) pair that matched, in detection order."""
 
     @property
     def hours(self) -> float:
@@ -160,6 +162,7 @@ def match(detections: Sequence[Detection], truth: Sequence[TruthEvent],
             per[e.label].clips += 1
             open_events[e.label].append(e)
     delays = []
+    pairs = []
     for d in sorted(detections, key=lambda d: d.time_ms):
         if d.label not in per:
             raise DataError(f"detection of {d.label!r} is not one of the keywords "
@@ -173,7 +176,9 @@ def match(detections: Sequence[Detection], truth: Sequence[TruthEvent],
             candidates.remove(hit)
             per[d.label].hits += 1
             delays.append(d.time_ms - hit.end_ms)
-    return StreamMetrics(duration_ms=duration_ms, keywords=per, delays_ms=delays)
+            pairs.append((d, hit))
+    return StreamMetrics(duration_ms=duration_ms, keywords=per, delays_ms=delays,
+                         matches=pairs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,3 +83,17 @@ def test_missing_dataset_is_refused(tmp_path) -> None:
         make_stream(tmp_path / "nope", StreamSpec())
     with pytest.raises(DataError, match="validation_list.txt: missing"):
         make_stream(tmp_path, StreamSpec())
+
+
+def test_the_bundled_demo_is_what_make_stream_builds(mini_dir) -> None:
+    from pathlib import Path
+
+    from kws.audio import read_audio
+    from kws.stream_eval import read_truth
+
+    assets = Path(__file__).resolve().parents[1] / "kws" / "assets"
+    audio, events, _ = make_stream(mini_dir, StreamSpec(split="test", duration_s=15, seed=0,
+                                                        snr_db=20.0, gap_min_s=0.8,
+                                                        gap_max_s=1.5))
+    np.testing.assert_array_equal(read_audio(assets / "demo.wav"), audio)
+    assert read_truth(assets / "demo.csv") == events

@@ -38,6 +38,7 @@ def test_matching_window_is_clip_start_to_500_ms_after_its_end() -> None:
     assert m.fa_per_hour() == 3.0 and m.fa_per_hour("yes") == 3.0
     assert m.mean_frr == 0.25 and m.pooled_frr == pytest.approx(1 / 3)
     assert m.delays_ms == [-1000, 500]
+    assert [(d.time_ms, e.start_ms) for d, e in m.matches] == [(1000, 1000), (6500, 5000)]
 
 
 def test_wrong_label_is_a_false_accept_and_a_false_reject() -> None:

@@ -1,0 +1,145 @@
+"""Tune the detector defaults (DetectorConfig) of a model on a VALIDATION-split stream.
+
+Run: python benchmarks/tune_detector.py [--data DIR] [--model M] [--minutes 40] [--seed 2]
+                                        [--max-fa-per-hour 1]
+
+Never tune on the test split: the figures of benchmarks/bench_stream.py are measured there.
+
+1. Builds a stream from the VALIDATION split (same recipe as bench_stream.py: 70% keywords,
+   30% unknown words, a 0.5-2.5 s gap after each 1 s clip, noise at 10 dB SNR).
+2. Runs the model once over it (kws.stream.score_audio, hop from the model's config).
+3. For every (average_window_ms, min_count, suppression_ms, threshold) of the grid, reruns
+   the detector's decision on the stored scores with a vectorized twin of kws.detector
+   (checked against kws.detector.Detector on a few grid points before use) and scores it.
+4. Prints, per FA budget, the setting with the lowest mean false-reject rate whose false
+   accepts per hour (all keywords together) stay within the budget, and the recommended one:
+   the lowest mean FRR with total FA/h <= --max-fa-per-hour, ties to the longer average
+   window, then the higher threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from data_scripts.make_stream import StreamSpec, make_stream
+from kws.config import DetectorConfig
+from kws.detector import SCORE_OFFSET, Detection, Detector, build_detector_tables
+from kws.stream import DEFAULT_MODEL, load_classifier, score_audio
+from kws.stream_eval import StreamMetrics, TruthEvent, match
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/speech_commands_mini_v0.02"
+WINDOWS_MS = (240, 400, 560, 720, 880, 1040)
+MIN_COUNTS = (1, 3, 5)
+SUPPRESSIONS_MS = (1000, 1500, 2000)
+THRESHOLDS = tuple(range(100, 256, 4)) + (255,)
+
+
+def fast_detect(config: DetectorConfig, labels: tuple[str, ...], times: np.ndarray,
+                scores: np.ndarray) -> list[Detection]:
+    """Detector.run's output, vectorized over results (same integer arithmetic)."""
+    tables = build_detector_tables(config, labels)
+    u = scores.astype(np.int64) + SCORE_OFFSET
+    csum = np.concatenate((np.zeros((1, u.shape[1]), np.int64), np.cumsum(u, axis=0)))
+    idx = np.arange(times.size)
+    lo = np.searchsorted(times, times - config.average_window_ms, side="right")
+    lo = np.maximum(lo, idx - config.max_results + 1)
+    count = idx - lo + 1
+    avg = (csum[idx + 1][:, tables.wake] - csum[lo][:, tables.wake]) // count[:, None]
+    k = np.argmax(avg, axis=1)
+    best = tables.wake[k]
+    best_avg = avg[idx, k]
+    ok = (count >= config.min_count) & (best_avg >= tables.thresholds[best])
+    out, last = [], None
+    for i in np.nonzero(ok)[0].tolist():
+        t = int(times[i])
+        if last is None or t - last >= config.suppression_ms:
+            out.append(Detection(labels[int(best[i])], t, int(best_avg[i])))
+            last = t
+    return out
+
+
+def evaluate(config: DetectorConfig, labels: tuple[str, ...], times: np.ndarray,
+             scores: np.ndarray, truth: list[TruthEvent], duration_ms: int) -> StreamMetrics:
+    keywords = [labels[i] for i in build_detector_tables(config, labels).wake]
+    return match(fast_detect(config, labels, times, scores), truth, keywords, duration_ms)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--minutes", type=float, default=40.0)
+    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--snr", type=float, default=10.0)
+    ap.add_argument("--max-fa-per-hour", type=float, default=1.0,
+                    help="FA budget (all keywords together) of the recommendation")
+    args = ap.parse_args()
+
+    spec = StreamSpec(split="validation", duration_s=args.minutes * 60, seed=args.seed,
+                      snr_db=args.snr, keyword_fraction=0.7, gap_min_s=0.5, gap_max_s=2.5)
+    audio, truth, _ = make_stream(args.data, spec)
+    duration_ms = audio.size // 16
+    model = load_classifier(args.model)
+    base = model.detector_config
+    labels = tuple(model.labels)
+    print(f"validation stream: {duration_ms / 60000:.1f} min, {len(truth)} clips, seed "
+          f"{spec.seed}, {spec.snr_db:g} dB SNR; model {args.model}; shipped detector {base}")
+    times, scores = score_audio(model, audio, model.frontend_config, base.hop_frames)
+
+    # the vectorized twin must equal the detector before it is trusted
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        config = dataclasses.replace(
+            base, average_window_ms=int(rng.choice(WINDOWS_MS)),
+            min_count=int(rng.choice(MIN_COUNTS)),
+            suppression_ms=int(rng.choice(SUPPRESSIONS_MS)),
+            threshold=int(rng.choice(THRESHOLDS[:20])), keyword_thresholds={})
+        assert fast_detect(config, labels, times, scores) == \
+            Detector(config, labels).run(times, scores), config
+    print("vectorized detector twin equals kws.detector.Detector on 4 random settings")
+
+    rows = []
+    for window, min_count, suppression, threshold in itertools.product(
+            WINDOWS_MS, MIN_COUNTS, SUPPRESSIONS_MS, THRESHOLDS):
+        config = dataclasses.replace(base, average_window_ms=window, min_count=min_count,
+                                     suppression_ms=suppression, threshold=threshold,
+                                     keyword_thresholds={})
+        m = evaluate(config, labels, times, scores, truth, duration_ms)
+        rows.append((config, m.fa_per_hour(), m.mean_frr))
+    m = evaluate(base, labels, times, scores, truth, duration_ms)
+    print(f"shipped defaults: FA/h all {m.fa_per_hour():.2f}, mean FRR "
+          f"{100 * m.mean_frr:.1f}%")
+
+    def best_within(budget: float) -> tuple[DetectorConfig, float, float] | None:
+        ok = [r for r in rows if r[1] <= budget]
+        if not ok:
+            return None
+        return min(ok, key=lambda r: (round(r[2], 6), -r[0].average_window_ms,
+                                      -r[0].threshold))
+
+    print(f"{'FA/h budget':>11s} {'FA/h':>6s} {'FRR':>6s}  window min_count suppression "
+          "threshold")
+    for budget in (0.0, 1.0, 2.0, 5.0, 10.0):
+        r = best_within(budget)
+        if r is None:
+            print(f"{budget:11.1f}  (none)")
+            continue
+        c = r[0]
+        print(f"{budget:11.1f} {r[1]:6.2f} {100 * r[2]:5.1f}%  {c.average_window_ms:6d} "
+              f"{c.min_count:9d} {c.suppression_ms:11d} {c.threshold:9d}")
+    r = best_within(args.max_fa_per_hour)
+    if r is not None:
+        c = r[0]
+        print(f"recommended (FA/h <= {args.max_fa_per_hour:g}): average_window_ms="
+              f"{c.average_window_ms}, min_count={c.min_count}, suppression_ms="
+              f"{c.suppression_ms}, threshold={c.threshold} -> FA/h {r[1]:.2f}, "
+              f"mean FRR {100 * r[2]:.1f}% on the validation stream")
+
+
+if __name__ == "__main__":
+    main()
