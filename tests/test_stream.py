@@ -45,6 +45,8 @@ def test_results_every_hop_after_the_first_full_window() -> None:
     assert scores.shape == (3, 12) and scores.dtype == np.int8
     times, _ = ScoreStream(FakeClassifier(), hop_frames=3).push(x)
     np.testing.assert_array_equal(times, [990, 1050])        # frames 48, 51
+    times, _ = ScoreStream(FakeClassifier(), hop_frames=5).push(x)
+    np.testing.assert_array_equal(times, [990, 1090])        # frames 48, 53
 
 
 def test_windows_are_the_batch_features(speech: np.ndarray) -> None:
