@@ -27,7 +27,7 @@ import numpy as np
 from kws.config import DetectorConfig, FrontendConfig
 from kws.detector import Detection, Detector
 from kws.errors import ConfigError, ModelError
-from kws.frontend import StreamingMfcc
+from kws.frontend import StreamingMfcc, build_tables
 
 MAX_BATCH = 256
 """Windows per classifier call: bounds memory when a whole file arrives as one chunk."""
@@ -159,6 +159,15 @@ class Pipeline:
     def frontend_config(self) -> FrontendConfig:
         """The front end in use."""
         return self.scores.frontend_config
+
+    def warm_up(self) -> None:
+        """Build the front end's tables and run the classifier once on zeros, so the first
+        live chunk is not slowed by one-time work (imports, table building). No state
+        changes."""
+        fc = self.frontend_config
+        build_tables(fc)
+        self.scores.classifier.predict(
+            np.zeros((1, fc.frames_per_clip, fc.num_coeffs), dtype=np.int8))
 
     def reset(self) -> None:
         """Start a new stream at time 0 (front end, frame history and detector)."""

@@ -156,3 +156,11 @@ def test_bad_classifier_output_is_refused() -> None:
 def test_bad_hop_is_refused() -> None:
     with pytest.raises(ConfigError, match="hop_frames=0"):
         ScoreStream(FakeClassifier(), hop_frames=0)
+
+
+def test_warm_up_changes_no_state(speech: np.ndarray) -> None:
+    fake = FakeClassifier()
+    pipe = Pipeline(fake)
+    pipe.warm_up()
+    assert fake.calls == [1] and pipe.scores.frames_seen == 0 and pipe.last_time_ms == -1
+    assert [d for d in pipe.push(speech)] == detect_audio(FakeClassifier(), speech)

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--duration {args.duration} must be positive")
     model = load_classifier(args.model)
     pipeline = build_pipeline(model, args.keywords, args.threshold)
+    pipeline.warm_up()                  # before the microphone opens: no backlog at start
     rate = pipeline.frontend_config.sample_rate_hz
     view = TerminalView(sys.stdout)
     info = sys.stdout if view.tty else sys.stderr
