@@ -14,6 +14,8 @@ from kws.errors import KwsError
 
 COMMAND_MODULES = [
     "kws.commands.features",
+    "kws.commands.train",
+    "kws.commands.quantize",
     "kws.commands.download",
     "kws.commands.prepare",
     "kws.commands.listen",

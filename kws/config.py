@@ -223,3 +223,165 @@ def load_section(cls: type[T], path: str | Path, section: str) -> T:
     """Load one top-level section (``frontend``, ``model`` ...) of a YAML file into ``cls``."""
     data = load_yaml(path)
     return from_dict(cls, data.get(section), f"{section}.")
+
+
+def _pair(obj: Any, name: str) -> None:
+    value = getattr(obj, name)
+    if not (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ConfigError(f"{name}={value!r} must be two positive ints")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BlockConfig:
+    """One depthwise-separable block of the DS-CNN: depthwise conv + BN + ReLU, 1x1 conv + BN +
+    ReLU."""
+
+    filters: int = 64
+    """Output channels of the 1x1 (pointwise) convolution."""
+    kernel: tuple[int, int] = (3, 3)
+    """Depthwise kernel (time frames, coefficients)."""
+    stride: tuple[int, int] = (1, 1)
+    """Depthwise stride (time, coefficients)."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "filters")
+        _pair(self, "kernel")
+        _pair(self, "stride")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The DS-CNN topology (defaults: DS-CNN-S, the MLPerf Tiny keyword-spotting model).
+
+    Input: the front end's int8 codes as float values (-128..127), shape (frames, coeffs, 1).
+    """
+
+    name: str = "ds_cnn_s"
+    """Model name, written into the .tflite metadata and the manifest."""
+    stem_filters: int = 64
+    """Output channels of the first (full) convolution."""
+    stem_kernel: tuple[int, int] = (10, 4)
+    """Kernel of the first convolution (time frames, coefficients)."""
+    stem_stride: tuple[int, int] = (2, 2)
+    """Stride of the first convolution (time, coefficients)."""
+    blocks: tuple[BlockConfig, ...] = (BlockConfig(),) * 4
+    """The depthwise-separable blocks, in order (a list of mappings in YAML)."""
+    stem_dropout: float = 0.2
+    """Dropout rate after the first convolution (training only)."""
+    head_dropout: float = 0.4
+    """Dropout rate before the average pooling (training only)."""
+    l2: float = 1e-4
+    """L2 penalty on the convolution and dense kernels (MLPerf uses 1e-4)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ConfigError(f"model name={self.name!r} must be an identifier")
+        _positive(self, "stem_filters")
+        _pair(self, "stem_kernel")
+        _pair(self, "stem_stride")
+        if not isinstance(self.blocks, tuple):
+            raise ConfigError(f"blocks={self.blocks!r} must be a list of blocks")
+        blocks = []
+        for i, block in enumerate(self.blocks):
+            if not isinstance(block, (BlockConfig, dict)):
+                raise ConfigError(f"blocks[{i}]={block!r} must be a mapping")
+            try:
+                blocks.append(block if isinstance(block, BlockConfig)
+                              else from_dict(BlockConfig, block))
+            except ConfigError as exc:
+                raise ConfigError(f"blocks[{i}]: {exc}") from None
+        if not blocks:
+            raise ConfigError("blocks is empty: the DS-CNN needs at least one block")
+        object.__setattr__(self, "blocks", tuple(blocks))
+        for name in ("stem_dropout", "head_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0 <= value < 1:
+                raise ConfigError(f"{name}={value!r} must be a number in [0, 1)")
+        if isinstance(self.l2, bool) or not isinstance(self.l2, (int, float)) or self.l2 < 0:
+            raise ConfigError(f"l2={self.l2!r} must be a number >= 0")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Training of the DS-CNN: schedule, regularization and the seeded randomness."""
+
+    epochs: int = 200
+    """Number of passes over the (freshly augmented) training set."""
+    batch_size: int = 64
+    """Clips per optimizer step."""
+    learning_rate: float = 2e-3
+    """Peak learning rate (Adam), reached after the warm-up."""
+    min_learning_rate: float = 2e-5
+    """Learning rate at the end of the schedule."""
+    warmup_epochs: int = 3
+    """Epochs of linear warm-up from min_learning_rate to learning_rate."""
+    schedule: str = "cosine"
+    """Decay after the warm-up: 'cosine' (to min_learning_rate) or 'constant'."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing (0 = off)."""
+    mixup_alpha: float = 0.0
+    """Beta(alpha, alpha) mixup of feature pairs within a batch (0 = off)."""
+    mixup_prob: float = 1.0
+    """Share of the batches that are mixed up when mixup_alpha > 0."""
+    time_masks: int = 0
+    """SpecAugment: number of time masks per training clip (0 = off)."""
+    time_mask_frames: int = 5
+    """SpecAugment: largest time mask, in frames."""
+    freq_masks: int = 0
+    """SpecAugment: number of coefficient masks per training clip (0 = off)."""
+    freq_mask_coeffs: int = 2
+    """SpecAugment: largest coefficient mask, in coefficients."""
+    speed_perturb: float = 0.0
+    """Largest relative speed change of training audio (0.1: factor in [0.9, 1.1]; 0 = off),
+    applied around the clip centre before kws.data's shift/gain/noise augmentation."""
+    early_stopping_patience: int = 0
+    """Stop after this many epochs without a better validation accuracy (0 = never stop)."""
+    train_splits: tuple[str, ...] = ("train",)
+    """Splits trained on: ("train",) or ("train", "validation"); never "test"."""
+    keep: str = "best"
+    """Weights kept: "best" (best validation accuracy) or "last" (the last epoch's; required
+    when training on validation, whose accuracy then is no held-out measure)."""
+    seed: int = 0
+    """Seed of every random choice (initial weights, augmentation, order, dropout)."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "epochs", "batch_size", "learning_rate", "min_learning_rate",
+                  "time_mask_frames", "freq_mask_coeffs")
+        for name in ("epochs", "batch_size", "warmup_epochs", "time_masks", "freq_masks",
+                     "early_stopping_patience", "seed", "time_mask_frames",
+                     "freq_mask_coeffs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name}={value!r} must be an int >= 0")
+        if self.min_learning_rate > self.learning_rate:
+            raise ConfigError(f"min_learning_rate={self.min_learning_rate} exceeds "
+                              f"learning_rate={self.learning_rate}")
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(
+                f"warmup_epochs={self.warmup_epochs} must be below epochs={self.epochs}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule={self.schedule!r} must be 'cosine' or 'constant'")
+        for name in ("label_smoothing", "mixup_alpha", "mixup_prob"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name}={value!r} must be a finite number >= 0")
+        if self.label_smoothing >= 1 or self.mixup_prob > 1:
+            raise ConfigError(f"label_smoothing={self.label_smoothing} must be < 1 and "
+                              f"mixup_prob={self.mixup_prob} at most 1")
+        if isinstance(self.speed_perturb, bool) or not isinstance(self.speed_perturb,
+                                                                  (int, float)) \
+                or not 0 <= self.speed_perturb < 0.5:
+            raise ConfigError(f"speed_perturb={self.speed_perturb!r} must be in [0, 0.5)")
+        if self.train_splits not in (("train",), ("train", "validation")):
+            raise ConfigError(f"train_splits={list(self.train_splits)} must be [train] or "
+                              "[train, validation]")
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"keep={self.keep!r} must be 'best' or 'last'")
+        if "validation" in self.train_splits and (self.keep == "best"
+                                                  or self.early_stopping_patience):
+            raise ConfigError("training on validation needs keep: last and "
+                              "early_stopping_patience: 0 (validation is no held-out set)")
+

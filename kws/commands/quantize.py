@@ -1,0 +1,38 @@
+"""``kws quantize RUN``: full-int8 .tflite files and a manifest from a training run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``quantize`` sub-command."""
+    from kws.quantize import CALIBRATION_LIST
+
+    p = sub.add_parser("quantize", help="int8-quantize a training run (needs TensorFlow)",
+                       description="Write RUN/model.tflite (with kws metadata), "
+                                   "RUN/model_device.tflite (stripped for TFLite Micro) and "
+                                   "RUN/manifest.json from RUN/model.keras.")
+    p.add_argument("run", type=Path, help="training run folder (from 'kws train')")
+    p.add_argument("--data", type=Path, required=True,
+                   help="Speech Commands folder (calibration clips and accuracy)")
+    p.add_argument("--calibration", type=Path, default=CALIBRATION_LIST,
+                   help="calibration list, paths relative to --data (default: %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+    from kws.quantize import quantize_run
+
+    result = quantize_run(args.run, args.data, args.calibration)
+    m = result.manifest
+    for name, info in m["files"].items():
+        print(f"{result.model_path.parent / name}: {info['bytes']} bytes")
+    for split, acc in m["accuracy"].items():
+        print(f"{split} ({acc['clips']} clips): float {acc['float']:.4f}  int8 {acc['int8']:.4f}")
+    print(f"TFLite Micro tensor arena: {m['tensor_arena_bytes']} bytes")
+    print(f"manifest: {result.manifest_path}")
+    return 0

@@ -1,0 +1,403 @@
+"""Full-int8 post-training quantization of a training run into self-describing .tflite files.
+
+    run/model.keras --TFLite converter, calibrated on configs/calibration_list.txt--> int8
+      -> model.tflite         + kws metadata (front end, labels, detector defaults, version)
+      -> model_device.tflite  what TFLite Micro needs, nothing else (see strip_for_device)
+      -> manifest.json        configs, data hash, float and int8 accuracy, sizes, sha256s
+
+Contract: the input is int8 with scale 1.0 and zero point 0 (the front end's codes go in
+unchanged; asserted), the output int8 softmax with scale 1/256 and zero point -128.
+Calibration is reproducible: a fixed, committed list of training clips (made by
+:func:`make_calibration_list`, a seeded rule) plus one "range row" that pins the input range
+to -128..127, so the converter derives the input scale (127 - (-128)) / 255 = 1.0 exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kws.config import DetectorConfig, FrontendConfig, to_dict
+from kws.errors import DataError, KwsError, ModelError
+from kws.labels import LABELS
+from kws.runtime import FORMAT, FORMAT_VERSION, METADATA_NAME, TFLITE_IDENTIFIER, KwsModel
+
+CALIBRATION_LIST = Path(__file__).resolve().parent.parent / "configs" / "calibration_list.txt"
+"""The committed calibration list (paths relative to the dataset root)."""
+CALIBRATION_COUNT = 200
+"""Clips in the calibration list."""
+CALIBRATION_SEED = 0
+"""Seed of the rule that picks the calibration clips."""
+BUFFER_ALIGNMENT = 16
+"""Byte alignment of every weight buffer in the written flatbuffers (TFLite Micro reads
+int32 biases in place; the converter aligns to 16 as well)."""
+OUTPUT_SCALE = 1.0 / 256
+"""Scale of the int8 softmax output TFLite produces (zero point -128)."""
+OUTPUT_ZERO_POINT = -128
+"""Zero point of the int8 softmax output."""
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration list
+# --------------------------------------------------------------------------------------------
+
+def training_clip_paths(data_dir: str | Path) -> list[str]:
+    """Sorted paths (relative to the dataset root, "word/file.wav") of the training split:
+    every clip not listed in validation_list.txt or testing_list.txt."""
+    root = Path(data_dir)
+    held_out: set[str] = set()
+    for name in ("validation_list.txt", "testing_list.txt"):
+        try:
+            held_out |= set((root / name).read_text().split())
+        except OSError:
+            raise DataError(f"{root}: no {name} (not a Speech Commands folder)") from None
+    return sorted(p.relative_to(root).as_posix() for p in root.glob("*/*.wav")
+                  if not p.parent.name.startswith("_")
+                  and p.relative_to(root).as_posix() not in held_out)
+
+
+def make_calibration_list(data_dir: str | Path, count: int = CALIBRATION_COUNT,
+                          seed: int = CALIBRATION_SEED) -> list[str]:
+    """The calibration rule: the first ``count`` clips of a seeded permutation
+    (numpy default_rng(seed)) of the sorted training clips. Never validation or test clips."""
+    paths = training_clip_paths(data_dir)
+    if len(paths) < count:
+        raise DataError(f"{data_dir}: only {len(paths)} training clips, need {count} "
+                        "for calibration")
+    order = np.random.default_rng(seed).permutation(len(paths))[:count]
+    return sorted(paths[i] for i in order)
+
+
+def write_calibration_list(data_dir: str | Path, path: str | Path = CALIBRATION_LIST) -> None:
+    """Write the calibration list file (header comment + one path per line), atomically."""
+    paths = make_calibration_list(data_dir)
+    header = (f"# Calibration clips of 'kws quantize' (paths relative to the dataset root).\n"
+              f"# Rule (kws.quantize.make_calibration_list): the first {CALIBRATION_COUNT} of "
+              f"numpy default_rng({CALIBRATION_SEED}).permutation\n"
+              "# of the sorted training clips (in neither validation_list.txt nor "
+              "testing_list.txt), sorted.\n")
+    _atomic_write(Path(path), (header + "\n".join(paths) + "\n").encode())
+
+
+def read_calibration_list(path: str | Path = CALIBRATION_LIST) -> list[str]:
+    """Clip paths of a calibration list file (``#`` lines and blank lines skipped)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the calibration list ({exc.strerror})") from None
+    paths = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not paths:
+        raise DataError(f"{path}: calibration list is empty")
+    return paths
+
+
+def calibration_features(data_dir: str | Path, paths: list[str],
+                         frontend: FrontendConfig) -> np.ndarray:
+    """int8 (len(paths), frames, coeffs) front-end codes of the calibration clips."""
+    from kws.audio import read_audio
+    from kws.frontend import mfcc_batch
+
+    n = frontend.clip_samples
+    audio = np.zeros((len(paths), n), dtype=np.int16)
+    for i, rel in enumerate(paths):
+        clip = read_audio(Path(data_dir) / rel, frontend.sample_rate_hz)[:n]
+        audio[i, :clip.size] = clip
+    return mfcc_batch(audio, frontend)
+
+
+def representative_rows(features: np.ndarray) -> list[np.ndarray]:
+    """Converter calibration inputs: float32 (1, frames, coeffs, 1) per clip.
+
+    The first row is the first clip with two cells set to -128 and 127, so the input range
+    seen by the converter is exactly -128..127 and its input scale exactly 1.0.
+    """
+    rows = [f.astype(np.float32)[None, :, :, None] for f in features]
+    range_row = rows[0].copy()
+    range_row[0, 0, 0, 0] = -128.0
+    range_row[0, 0, 1, 0] = 127.0
+    return [range_row, *rows]
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion (TensorFlow)
+# --------------------------------------------------------------------------------------------
+
+def convert_int8(float_model: Any, rows: list[np.ndarray]) -> bytes:
+    """Full-int8 .tflite bytes of a batch-1 Keras model, calibrated on ``rows``.
+
+    Asserts the contract: int8 input with scale 1.0 / zero point 0, int8 output with scale
+    1/256 / zero point -128 (ModelError otherwise).
+    """
+    import tensorflow as tf
+
+    def representative() -> Any:
+        for row in rows:
+            yield [row]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(float_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    tflite = bytes(converter.convert())
+    _check_contract(tflite)
+    return tflite
+
+
+def _check_contract(tflite: bytes) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    if inp["dtype"] != np.int8 or inp["quantization"] != (1.0, 0):
+        raise ModelError(f"int8 model input is {inp['dtype'].__name__} with quantization "
+                         f"{inp['quantization']}, expected int8 (1.0, 0)")
+    scale, zero = out["quantization"]
+    if out["dtype"] != np.int8 or abs(scale - OUTPUT_SCALE) > 1e-9 or zero != OUTPUT_ZERO_POINT:
+        raise ModelError(f"int8 model output is {out['dtype'].__name__} with quantization "
+                         f"{out['quantization']}, expected int8 ({OUTPUT_SCALE}, "
+                         f"{OUTPUT_ZERO_POINT})")
+
+
+# --------------------------------------------------------------------------------------------
+# Flatbuffer editing (flatbuffers object API of the TFLite schema shipped with ai-edge-litert)
+# --------------------------------------------------------------------------------------------
+
+def _schema() -> Any:
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def _unpack(tflite: bytes) -> Any:
+    fb = _schema()
+    return fb.ModelT.InitFromObj(fb.Model.GetRootAs(tflite, 0))
+
+
+def _pack(model: Any) -> bytes:
+    """Serialize a ModelT with every buffer's data aligned to BUFFER_ALIGNMENT bytes."""
+    import flatbuffers
+
+    fb = _schema()
+
+    class AlignedBufferT(fb.BufferT):  # type: ignore[name-defined,misc]
+        def Pack(self, builder: Any) -> int:  # noqa: N802 (flatbuffers naming)
+            data = None
+            if self.data is not None:
+                raw = np.asarray(self.data, dtype=np.uint8).tobytes()
+                builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
+                builder.head = builder.head - len(raw)
+                builder.Bytes[builder.head:builder.head + len(raw)] = raw
+                data = builder.EndVector()
+            fb.BufferStart(builder)
+            if data is not None:
+                fb.BufferAddData(builder, data)
+            fb.BufferAddOffset(builder, self.offset)
+            fb.BufferAddSize(builder, self.size)
+            return fb.BufferEnd(builder)
+
+    aligned = []
+    for buf in model.buffers or []:
+        new = AlignedBufferT()
+        new.data, new.offset, new.size = buf.data, buf.offset, buf.size
+        aligned.append(new)
+    model.buffers = aligned
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def add_metadata(tflite: bytes, metadata: dict[str, Any], name: str = METADATA_NAME) -> bytes:
+    """A copy of ``tflite`` with ``metadata`` (JSON, UTF-8) as the metadata entry ``name``
+    (replacing an entry of that name)."""
+    fb = _schema()
+    model = _unpack(tflite)
+    payload = json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode()
+    entries = [m for m in (model.metadata or []) if m.name not in (name, name.encode())]
+    buffer = fb.BufferT()
+    buffer.data = np.frombuffer(payload, dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = fb.MetadataT()
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata = [*entries, entry]
+    return _pack(model)
+
+
+_BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+"""Operators whose third input is an int32 bias."""
+
+
+def strip_for_device(tflite: bytes, keep_metadata: bool = False) -> bytes:
+    """The TFLite Micro copy: the same graph and weights without what the board never reads.
+
+    Removed: tensor and subgraph names, signature defs, the description, the converter's
+    metadata entries (and ours unless ``keep_metadata``); per-channel weight zero points
+    (all 0) are kept as a single value, which TFLite Micro expands (micro_allocator.cc: "zero
+    point arrays for weights can be reduced to a single value"); the quantization of int32
+    biases, which TFLite Micro's int8 kernels never read (they derive the multipliers from
+    the input, filter and output scales). LiteRT refuses such a file (it wants as many zero
+    points as scales): run model.tflite on the laptop, model_device.tflite on the board.
+    """
+    fb = _schema()
+    model = _unpack(tflite)
+    model.description = None
+    model.signatureDefs = None
+    model.metadataBuffer = None
+    keep = [m for m in (model.metadata or [])
+            if keep_metadata and m.name in (METADATA_NAME, METADATA_NAME.encode())]
+    opnames = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    for sub in model.subgraphs:
+        sub.name = None
+        bias_tensors = set()
+        for op in sub.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            if opnames.get(builtin) in _BIAS_OPS and len(op.inputs) > 2 and op.inputs[2] >= 0:
+                bias_tensors.add(int(op.inputs[2]))
+        for index, tensor in enumerate(sub.tensors):
+            tensor.name = None
+            q = tensor.quantization
+            if q is None:
+                continue
+            if index in bias_tensors:
+                tensor.quantization = None
+                continue
+            q.min = q.max = None
+            zero = None if q.zeroPoint is None else np.asarray(q.zeroPoint)
+            if zero is not None and zero.size > 1 and not zero.any():
+                q.zeroPoint = [0]
+    # Keep only buffers that tensors (or kept metadata) use; buffer 0 stays the empty one.
+    used = {0} | {t.buffer for sub in model.subgraphs for t in sub.tensors} | \
+        {m.buffer for m in keep}
+    remap = {old: new for new, old in enumerate(sorted(used))}
+    model.buffers = [model.buffers[old] for old in sorted(used)]
+    for sub in model.subgraphs:
+        for tensor in sub.tensors:
+            tensor.buffer = remap[tensor.buffer]
+    for entry in keep:
+        entry.buffer = remap[entry.buffer]
+    model.metadata = keep or None
+    return _pack(model)
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata, manifest, the whole job
+# --------------------------------------------------------------------------------------------
+
+def build_metadata(model_name: str, frontend: FrontendConfig,
+                   detector: DetectorConfig | None = None,
+                   labels: tuple[str, ...] = LABELS, **extra: Any) -> dict[str, Any]:
+    """The kws metadata of a model (see kws.runtime.METADATA_KEYS)."""
+    shape = [1, frontend.frames_per_clip, frontend.num_coeffs, 1]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_name": model_name,
+        "labels": list(labels),
+        "frontend": to_dict(frontend),
+        "detector": to_dict(detector or DetectorConfig()),
+        "input": {"dtype": "int8", "shape": shape, "scale": 1.0, "zero_point": 0},
+        "output": {"dtype": "int8", "shape": [1, len(labels)], "scale": OUTPUT_SCALE,
+                   "zero_point": OUTPUT_ZERO_POINT},
+        **extra,
+    }
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """What ``kws quantize`` made: the two model files, the manifest and its content."""
+
+    model_path: Path
+    device_path: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy of scores (N, classes) against int labels (N,), in [0, 1]."""
+    return float(np.mean(np.argmax(scores, axis=1) == labels)) if len(labels) else 0.0
+
+
+def quantize_run(run_dir: str | Path, data_dir: str | Path,
+                 calibration_list: str | Path = CALIBRATION_LIST,
+                 splits: tuple[str, ...] = ("validation", "test"),
+                 data: Any = None) -> QuantizeResult:
+    """Quantize ``run_dir/model.keras`` into model.tflite, model_device.tflite, manifest.json.
+
+    Accuracies (float Keras vs int8 LiteRT) are measured on ``splits`` of the dataset and
+    written into the manifest; nothing is chosen from them. ``data``: a kws.train
+    TrainingData replacing the dataset of ``data_dir`` (tests).
+    """
+    from kws.model import build_model
+    from kws.runtime import smallest_arena_size
+    from kws.train import load_float_model, load_run, make_training_data
+
+    run = Path(run_dir)
+    config, raw = load_run(run)
+    keras_path = run / "model.keras"
+    if not keras_path.exists():
+        raise KwsError(f"{run}: no model.keras (has training finished?)")
+    trained = load_float_model(keras_path)
+    batch1 = build_model(config.model, config.frontend, batch_size=1)
+    batch1.set_weights(trained.get_weights())
+
+    cal_paths = read_calibration_list(calibration_list)
+    cal = calibration_features(data_dir, cal_paths, config.frontend)
+    tflite = convert_int8(batch1, representative_rows(cal))
+    metadata = build_metadata(config.model.name, config.frontend,
+                              data_fingerprint=raw.get("data_fingerprint"))
+    full = add_metadata(tflite, metadata)
+    device = strip_for_device(full)
+    model_path, device_path = run / "model.tflite", run / "model_device.tflite"
+    _atomic_write(model_path, full)
+    _atomic_write(device_path, device)
+
+    data = data or make_training_data(data_dir, config)
+    int8_model = KwsModel(model_path, config.frontend)
+    results: dict[str, dict[str, float | int]] = {}
+    from kws.frontend import mfcc_batch
+
+    for split in splits:
+        clips = data.clips(split)
+        feats = mfcc_batch(clips.audio, config.frontend)
+        float_scores = trained.predict(feats.astype(np.float32)[..., None], batch_size=512,
+                                       verbose=0)
+        results[split] = {"clips": int(len(clips.labels)),
+                          "float": round(accuracy(float_scores, clips.labels), 5),
+                          "int8": round(accuracy(int8_model.predict(feats), clips.labels), 5)}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_name": config.model.name,
+        "config": config.to_dict(),
+        "data_fingerprint": raw.get("data_fingerprint"),
+        "calibration": {"list": Path(calibration_list).name, "clips": len(cal_paths),
+                        "sha256": sha256_file(Path(calibration_list))},
+        "accuracy": results,
+        "tensor_arena_bytes": smallest_arena_size(device),
+        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                  for p in (model_path, device_path)},
+    }
+    manifest_path = run / "manifest.json"
+    _atomic_write(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return QuantizeResult(model_path, device_path, manifest_path, manifest)
