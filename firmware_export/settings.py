@@ -1,0 +1,479 @@
+"""What the board needs to know about a model: the device plan and ``kws_model_settings.h``.
+
+    model metadata (front end, labels, detector defaults) + the device .tflite
+      -> operators (TFLite Micro op resolver), multiply-accumulates per inference
+      -> estimated inference time on the board -> inference hop (whole 20 ms frames)
+      -> detector settings that suit that hop -> tensor arena (measured + margin)
+      -> kws_model_settings.h (C and C++) and kws_model_ops.h (C++, TFLite Micro)
+
+Timing model. TFLite Micro with CMSIS-NN kernels runs the MLPerf Tiny DS-CNN (REFERENCE_MACS
+multiply-accumulates) in REFERENCE_MS on a REFERENCE_MHZ Cortex-M4F; we scale by MACs and by
+clock (about 340 ms for the same model at the Nano 33 BLE's 64 MHz). The board keeps up with
+real time when one hop of audio (hop_frames x stride) lasts longer than SAFETY_MARGIN x (one
+inference + hop_frames front-end frames); the hop is the smallest whole number of frames that
+satisfies this, and never less than the model's own ``hop_frames``.
+
+:func:`parse_settings` reads a generated header back (tests compare it with the metadata).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from firmware_export import ExportError
+from kws.config import DetectorConfig, FrontendConfig
+from kws.detector import DetectorTables, build_detector_tables
+from kws.errors import ConfigError, ModelError
+from kws.tflite_ops import TfliteModel, count_macs, io_tensors, resolver_ops
+
+SETTINGS_VERSION = 1
+"""Layout version of kws_model_settings.h (KWS_SETTINGS_VERSION)."""
+
+REFERENCE_MACS = 2_660_000
+"""MLPerf Tiny DS-CNN: multiply-accumulates per inference."""
+REFERENCE_MS = 181.9
+"""Its inference time with TFLite Micro + CMSIS-NN on a Cortex-M4F (MLPerf Tiny v0.5)."""
+REFERENCE_MHZ = 120
+"""The clock of that measurement."""
+NANO33BLE_MHZ = 64
+"""The Nano 33 BLE's nRF52840 Cortex-M4F clock."""
+SAFETY_MARGIN = 1.5
+"""Work per hop (inference + front end) may use at most 1 / 1.5 = 67% of the hop's audio time:
+the estimate scales one measured model by MACs, and other models (other layer shapes, the
+non-MAC operators) run at a different speed per MAC; the rest covers the PDM interrupt, USB
+serial and the copies of the main loop."""
+FRONTEND_FRAME_MS = 2.0
+"""Assumed cost of one front-end frame on a 64 MHz Cortex-M4F, in ms (scaled by clock). The
+C front end executes about 38,000 (-O2) to 44,000 (-Os) instructions per frame, counted under
+QEMU with -icount (instructions, not cycles); 2 ms at 64 MHz allows about 3 cycles each."""
+ARENA_MARGIN = 0.25
+"""Tensor arena = measured smallest arena x (1 + 25%), rounded up to ARENA_ROUND bytes. The
+measurement uses TFLite Micro's reference kernels on the 64-bit host; on the board the
+CMSIS-NN kernels ask for scratch buffers (im2col, depthwise) that the reference kernels do
+not, and another TFLite Micro version can change the bookkeeping."""
+ARENA_ROUND = 1024
+PDM_BLOCK_SAMPLES = 256
+"""Samples per PDM callback on the Nano 33 BLE (512-byte blocks, 16 ms at 16 kHz)."""
+PDM_BUFFER_BYTES = 2 * PDM_BLOCK_SAMPLES
+"""PDM.setBufferSize: bytes of one block (int16 samples)."""
+DETECTOR_MAX_RESULTS = 64
+"""KWS_DETECTOR_MAX_RESULTS in kws_detector.h (the C ring's capacity)."""
+DETECTOR_MAX_LABELS = 16
+"""KWS_DETECTOR_MAX_LABELS in kws_detector.h."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DevicePlan:
+    """Everything the exporter decides for the board (written into kws_model_settings.h)."""
+
+    model_name: str
+    model_bytes: int
+    """Size of the device .tflite (the C array), bytes."""
+    frontend: FrontendConfig
+    labels: tuple[str, ...]
+    metadata_detector: DetectorConfig
+    """The detector defaults in the model's metadata (what the laptop runs)."""
+    detector: DetectorConfig
+    """The detector the board runs: the metadata's, with hop, window and min count adapted."""
+    tables: DetectorTables
+    ops: tuple[tuple[str, str], ...]
+    """(operator, MicroMutableOpResolver method) for each distinct operator, in order."""
+    macs: int
+    cpu_mhz: float
+    inference_ms: float
+    """Estimated inference time at cpu_mhz (ms)."""
+    frontend_frame_ms: float
+    """Assumed front-end time per frame at cpu_mhz (ms)."""
+    hop_frames: int
+    arena_measured: int
+    """Smallest arena with which TFLite Micro allocates and runs the device model, bytes."""
+    arena_size: int
+    """The arena the board allocates: measured plus ARENA_MARGIN, bytes."""
+    audio_ring_samples: int
+    """int16 samples of the sketch's audio ring (a whole number of PDM blocks)."""
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    format_version: int
+
+    @property
+    def hop_ms(self) -> float:
+        """Time between two inferences, ms (hop_frames x stride)."""
+        return self.hop_frames * self.frontend.stride_ms
+
+    @property
+    def busy_fraction(self) -> float:
+        """Estimated share of real time the board spends on inference and front end."""
+        work = self.inference_ms + self.hop_frames * self.frontend_frame_ms
+        return work / self.hop_ms
+
+
+def estimate_inference_ms(macs: int, cpu_mhz: float) -> float:
+    """Estimated TFLite Micro + CMSIS-NN inference time in ms of a model with ``macs``
+    multiply-accumulates on a Cortex-M4F at ``cpu_mhz`` (scaled from the MLPerf DS-CNN)."""
+    return macs / REFERENCE_MACS * REFERENCE_MS * REFERENCE_MHZ / cpu_mhz
+
+
+def choose_hop_frames(inference_ms: float, frame_ms: float, frontend: FrontendConfig,
+                      minimum: int = 1) -> int:
+    """Smallest hop h >= minimum (whole frames) with h x stride >= SAFETY_MARGIN x
+    (inference_ms + h x frame_ms). Raises ExportError when no hop within one clip works."""
+    stride = frontend.stride_ms
+    room = stride - SAFETY_MARGIN * frame_ms
+    if room <= 0:
+        raise ExportError(f"the front end alone (~{frame_ms:.1f} ms per {stride:g} ms frame) "
+                          "cannot keep up with real time on this clock")
+    hop = max(minimum, math.ceil(SAFETY_MARGIN * inference_ms / room - 1e-9))
+    if hop > frontend.frames_per_clip:
+        raise ExportError(f"one inference takes ~{inference_ms:.0f} ms on the board, so the "
+                          f"model could run only every {hop} frames, more than its "
+                          f"{frontend.frames_per_clip}-frame clip: choose a smaller model")
+    return hop
+
+
+def results_in_window(window_ms: float, hop_ms: float) -> int:
+    """Results, hop_ms apart, that fit in the detector window (t - window_ms, t]."""
+    return math.ceil(window_ms / hop_ms - 1e-9)
+
+
+def device_detector_config(config: DetectorConfig, hop_frames: int,
+                           frontend: FrontendConfig) -> DetectorConfig:
+    """The metadata's detector, adapted to an inference every ``hop_frames`` frames.
+
+    hop_frames becomes the device hop. If the averaging window holds fewer than min_count
+    results at that hop, min_count drops to what fits, but not below 2 (one result is no
+    average); the window then grows to hold min_count results (plus one stride, so the
+    oldest of them is not on the window's edge). Threshold, keywords, per-keyword
+    thresholds, suppression and max_results stay as they are.
+    """
+    hop_ms = hop_frames * frontend.stride_ms
+    fits = results_in_window(config.average_window_ms, hop_ms)
+    min_count = min(config.min_count, max(2, fits))
+    window = config.average_window_ms
+    if results_in_window(window, hop_ms) < min_count:
+        window = math.ceil((min_count - 1) * hop_ms + frontend.stride_ms)
+    out = dataclasses.replace(config, hop_frames=hop_frames, average_window_ms=int(window),
+                              min_count=min_count)
+    if results_in_window(out.average_window_ms, hop_ms) > out.max_results:
+        raise ConfigError(f"average_window_ms={out.average_window_ms} holds more results "
+                          f"than max_results={out.max_results} at a {hop_ms:g} ms hop")
+    return out
+
+
+def arena_with_margin(measured: int) -> int:
+    """The tensor arena the board allocates for a measured smallest arena (bytes)."""
+    return math.ceil(measured * (1 + ARENA_MARGIN) / ARENA_ROUND) * ARENA_ROUND
+
+
+def audio_ring_samples(hop_ms: float, frontend: FrontendConfig) -> int:
+    """Samples of the sketch's audio ring: one hop (which covers one inference, the longest
+    stall of the main loop, by the choice of the hop) plus one window plus two PDM blocks,
+    rounded up to whole PDM blocks."""
+    ms = hop_ms + frontend.window_ms + 2 * PDM_BLOCK_SAMPLES * 1000 / frontend.sample_rate_hz
+    samples = ms * frontend.sample_rate_hz / 1000
+    return math.ceil(samples / PDM_BLOCK_SAMPLES) * PDM_BLOCK_SAMPLES
+
+
+def check_io(model: TfliteModel, meta: dict[str, Any], frontend: FrontendConfig,
+             labels: Sequence[str], name: str) -> tuple[float, int, float, int]:
+    """Check the device model's input and output against its metadata and the board's
+    contract; return (input scale, input zero point, output scale, output zero point).
+
+    The board copies the front end's int8 codes straight into the input (identity
+    quantization) and the detector reads the int8 softmax as score + 128 (scale 1/256, zero
+    point -128). Anything else raises ModelError naming the value.
+    """
+    inputs, outputs = io_tensors(model)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{name}: the board needs 1 input and 1 output, the model has "
+                         f"{len(inputs)} and {len(outputs)}")
+    inp, out = inputs[0], outputs[0]
+    want_in = (1, frontend.frames_per_clip, frontend.num_coeffs, 1)
+    if inp.dtype != "int8" or tuple(inp.shape) != want_in:
+        raise ModelError(f"{name}: input is {inp.dtype} {tuple(inp.shape)}, the board feeds "
+                         f"int8 {want_in}")
+    if not inp.scale or not inp.zero_point:
+        raise ModelError(f"{name}: the input tensor is not quantized")
+    if (inp.scale[0], inp.zero_point[0]) != (1.0, 0):
+        raise ModelError(f"{name}: input quantization scale={inp.scale[0]} zero_point="
+                         f"{inp.zero_point[0]}, the board needs the identity (1.0, 0)")
+    if out.dtype != "int8" or tuple(out.shape) != (1, len(labels)):
+        raise ModelError(f"{name}: output is {out.dtype} {tuple(out.shape)}, expected int8 "
+                         f"(1, {len(labels)}) (one score per label)")
+    if not out.scale or (out.scale[0], out.zero_point[0]) != (1 / 256, -128):
+        raise ModelError(f"{name}: output quantization {out.scale[:1]} / {out.zero_point[:1]} "
+                         "is not the int8 softmax (scale 1/256, zero point -128) the detector "
+                         "reads")
+    for key, tensor in (("input", inp), ("output", out)):
+        declared = meta.get(key, {})
+        if declared.get("scale") != tensor.scale[0] or \
+                declared.get("zero_point") != tensor.zero_point[0]:
+            raise ModelError(f"{name}: metadata {key} quantization {declared.get('scale')} / "
+                             f"{declared.get('zero_point')} differs from the tensor's "
+                             f"{tensor.scale[0]} / {tensor.zero_point[0]}")
+    return inp.scale[0], inp.zero_point[0], out.scale[0], out.zero_point[0]
+
+
+def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
+              arena_measured: int, cpu_mhz: float = NANO33BLE_MHZ,
+              name: str = "model") -> DevicePlan:
+    """Decide the board settings of a model from its metadata and its device .tflite."""
+    from kws.config import from_dict
+
+    frontend = from_dict(FrontendConfig, meta["frontend"])
+    detector = from_dict(DetectorConfig, meta["detector"])
+    labels = tuple(meta["labels"])
+    if len(labels) > DETECTOR_MAX_LABELS:
+        raise ModelError(f"{name}: {len(labels)} labels exceed the C detector's "
+                         f"KWS_DETECTOR_MAX_LABELS={DETECTOR_MAX_LABELS}")
+    if detector.max_results > DETECTOR_MAX_RESULTS:
+        raise ModelError(f"{name}: detector max_results={detector.max_results} exceeds the C "
+                         f"detector's KWS_DETECTOR_MAX_RESULTS={DETECTOR_MAX_RESULTS}")
+    io = check_io(device, meta, frontend, labels, name)
+    ops = tuple(resolver_ops(device))
+    macs = count_macs(device)
+    inference_ms = estimate_inference_ms(macs, cpu_mhz)
+    frame_ms = FRONTEND_FRAME_MS * NANO33BLE_MHZ / cpu_mhz
+    hop = choose_hop_frames(inference_ms, frame_ms, frontend, detector.hop_frames)
+    device_detector = device_detector_config(detector, hop, frontend)
+    return DevicePlan(
+        model_name=str(meta["model_name"]), model_bytes=device_bytes, frontend=frontend,
+        labels=labels, metadata_detector=detector, detector=device_detector,
+        tables=build_detector_tables(device_detector, labels), ops=ops, macs=macs,
+        cpu_mhz=cpu_mhz, inference_ms=inference_ms, frontend_frame_ms=frame_ms, hop_frames=hop,
+        arena_measured=arena_measured, arena_size=arena_with_margin(arena_measured),
+        audio_ring_samples=audio_ring_samples(hop * frontend.stride_ms, frontend),
+        input_scale=io[0], input_zero_point=io[1], output_scale=io[2],
+        output_zero_point=io[3], format_version=int(meta["format_version"]))
+
+
+# --------------------------------------------------------------------------------------------
+# kws_model_settings.h and kws_model_ops.h
+# --------------------------------------------------------------------------------------------
+
+def _c_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)  # a valid C string literal for ASCII text
+
+
+def _c_float(value: float) -> str:
+    text = repr(float(value))
+    return text if any(c in text for c in ".eE") else text + ".0"
+
+
+def _c_list(values: Sequence[Any]) -> str:
+    """A C initializer list: strings quoted, floats with a decimal point, ints as they are."""
+    def one(v: Any) -> str:
+        if isinstance(v, str):
+            return _c_string(v)
+        return _c_float(v) if isinstance(v, float) else str(int(v))
+
+    return "{" + ", ".join(one(v) for v in values) + "}"
+
+
+def settings_defines(plan: DevicePlan) -> list[tuple[str, str, str]]:
+    """(macro, C value, comment) of every setting, in header order."""
+    fe, det, t = plan.frontend, plan.detector, plan.tables
+    meta_det = plan.metadata_detector
+    return [
+        ("KWS_SETTINGS_VERSION", str(SETTINGS_VERSION), "layout of this header"),
+        ("KWS_MODEL_FORMAT_VERSION", str(plan.format_version), "kws metadata format version"),
+        ("KWS_MODEL_NAME", _c_string(plan.model_name), "model name (metadata)"),
+        ("KWS_MODEL_BYTES", str(plan.model_bytes), "device .tflite size, bytes"),
+        ("KWS_MODEL_MACS", str(plan.macs), "multiply-accumulates per inference"),
+        ("KWS_MODEL_NUM_OPS", str(len(plan.ops)), "distinct operators (op resolver size)"),
+        ("KWS_MODEL_OPS", _c_list([op for op, _ in plan.ops]), "the operators, first use first"),
+        # front end (metadata); the tables header carries the same numbers as integers
+        ("KWS_FE_SAMPLE_RATE_HZ", str(fe.sample_rate_hz), "audio sample rate, Hz"),
+        ("KWS_FE_WINDOW_MS", _c_float(fe.window_ms), "analysis window, ms"),
+        ("KWS_FE_STRIDE_MS", _c_float(fe.stride_ms), "frame stride, ms"),
+        ("KWS_FE_WINDOW_SAMPLES", str(fe.window_samples), "analysis window, samples"),
+        ("KWS_FE_STRIDE_SAMPLES", str(fe.stride_samples), "frame stride, samples"),
+        ("KWS_FE_FFT_SIZE", str(fe.fft_size), "FFT length"),
+        ("KWS_FE_NUM_MEL", str(fe.num_mel), "mel filters"),
+        ("KWS_FE_LOWER_HZ", _c_float(fe.lower_hz), "lowest mel edge, Hz"),
+        ("KWS_FE_UPPER_HZ", _c_float(fe.upper_hz), "highest mel edge, Hz"),
+        ("KWS_FE_NUM_COEFFS", str(fe.num_coeffs), "MFCC coefficients per frame"),
+        ("KWS_FE_LOG_FLOOR", _c_float(fe.log_floor), "added before the log"),
+        ("KWS_FE_OUTPUT_GAIN", _c_list([float(g) for g in fe.output_gain]),
+         "int8 code = coefficient x gain + offset"),
+        ("KWS_FE_OUTPUT_OFFSET", _c_list([float(o) for o in fe.output_offset]),
+         "per-coefficient offset, codes"),
+        ("KWS_FE_CLIP_MS", _c_float(fe.clip_ms), "one classifier input, ms"),
+        ("KWS_FE_FRAMES_PER_CLIP", str(fe.frames_per_clip), "frames per classifier input"),
+        # model input and output
+        ("KWS_INPUT_FRAMES", str(fe.frames_per_clip), "input tensor (1, frames, coeffs, 1)"),
+        ("KWS_INPUT_COEFFS", str(fe.num_coeffs), ""),
+        ("KWS_INPUT_SCALE", _c_float(plan.input_scale), "identity: the codes go in as they are"),
+        ("KWS_INPUT_ZERO_POINT", str(plan.input_zero_point), ""),
+        ("KWS_OUTPUT_SCALE", _c_float(plan.output_scale), "probability = (score - zp) x scale"),
+        ("KWS_OUTPUT_ZERO_POINT", str(plan.output_zero_point), ""),
+        ("KWS_NUM_LABELS", str(len(plan.labels)), "model outputs"),
+        ("KWS_LABELS", _c_list(list(plan.labels)), "label of each output, in order"),
+        # detector on the board (kws.detector.DetectorTables of the device config)
+        ("KWS_HOP_FRAMES", str(plan.hop_frames), "run the model every this many frames"),
+        ("KWS_HOP_MS", str(round(plan.hop_ms)), "= KWS_HOP_FRAMES x stride, ms"),
+        ("KWS_DET_AVERAGE_WINDOW_MS", str(t.average_window_ms), "average results of this long"),
+        ("KWS_DET_MIN_COUNT", str(t.min_count), "results needed in the window"),
+        ("KWS_DET_THRESHOLD", str(det.threshold), "default threshold, 0..255"),
+        ("KWS_DET_THRESHOLDS", _c_list([int(v) for v in t.thresholds]),
+         "per label; 256 = never wakes"),
+        ("KWS_DET_NUM_WAKE", str(t.wake.size), "labels that can wake the detector"),
+        ("KWS_DET_WAKE", _c_list([int(v) for v in t.wake]), "their indices, ascending"),
+        ("KWS_DET_SUPPRESSION_MS", str(t.suppression_ms), "silence after a detection, ms"),
+        ("KWS_DET_MAX_RESULTS", str(t.max_results), "rows of the detector ring"),
+        ("KWS_META_HOP_FRAMES", str(meta_det.hop_frames), "metadata: laptop hop, frames"),
+        ("KWS_META_AVERAGE_WINDOW_MS", str(meta_det.average_window_ms),
+         "metadata: laptop window, ms"),
+        ("KWS_META_MIN_COUNT", str(meta_det.min_count), "metadata: laptop min count"),
+        # memory and timing
+        ("KWS_TENSOR_ARENA_MEASURED", str(plan.arena_measured),
+         "smallest arena TFLite Micro ran with, bytes"),
+        ("KWS_TENSOR_ARENA_SIZE", str(plan.arena_size),
+         f"measured + {ARENA_MARGIN:.0%}, rounded up to {ARENA_ROUND} bytes"),
+        ("KWS_AUDIO_RING_SAMPLES", str(plan.audio_ring_samples),
+         "int16 audio ring: one hop + one window + 2 PDM blocks"),
+        ("KWS_PDM_BUFFER_BYTES", str(PDM_BUFFER_BYTES), "bytes per PDM block (2 per sample)"),
+        ("KWS_CPU_MHZ", str(round(plan.cpu_mhz)), "clock the timing is estimated for"),
+        ("KWS_EST_INFERENCE_MS", str(math.ceil(plan.inference_ms)),
+         "estimated inference time, ms"),
+    ]
+
+
+def render_settings(plan: DevicePlan, banner: str) -> str:
+    """kws_model_settings.h: every setting as a macro (C and C++, no code)."""
+    rows = settings_defines(plan)
+    width = max(len(name) for name, _, _ in rows) + 1
+    body = []
+    for name, value, comment in rows:
+        line = f"#define {name:<{width}}{value}"
+        if comment and len(line) + len(comment) + 6 <= 100:
+            line += f" /* {comment} */"
+        elif comment:
+            body.append(f"/* {comment} */")
+        body.append(line)
+    timing = (f"Timing: {plan.macs:,} MACs ~ {plan.inference_ms:.0f} ms per inference at "
+              f"{plan.cpu_mhz:g} MHz (scaled from the MLPerf DS-CNN: {REFERENCE_MS} ms at "
+              f"{REFERENCE_MHZ} MHz for {REFERENCE_MACS:,} MACs), front end ~"
+              f"{plan.frontend_frame_ms:.1f} ms per frame: an inference every "
+              f"{plan.hop_frames} frames ({plan.hop_ms:g} ms) keeps the board busy "
+              f"~{plan.busy_fraction:.0%} of real time (safety margin {SAFETY_MARGIN}).")
+    words = timing.split()
+    wrapped, line = [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > 90:
+            wrapped.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    wrapped.append(line)
+    note = "".join(f" * {w}\n" for w in wrapped)
+    return (f"{banner}\n#ifndef KWS_MODEL_SETTINGS_H\n#define KWS_MODEL_SETTINGS_H\n\n"
+            f"/*\n{note} */\n\n" + "\n".join(body) + "\n\n#endif /* KWS_MODEL_SETTINGS_H */\n")
+
+
+def render_ops_header(plan: DevicePlan, banner: str) -> str:
+    """kws_model_ops.h (C++): the TFLite Micro op resolver with exactly the model's operators.
+
+    ``KwsOpResolver`` is ``tflite::MicroMutableOpResolver<N>`` with N the number of distinct
+    operators; ``KwsRegisterOps`` adds each one and fails on the first that does not register.
+    """
+    adds = "\n".join(f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;  // {op}"
+                     for op, method in plan.ops)
+    return f"""{banner}
+#ifndef KWS_MODEL_OPS_H
+#define KWS_MODEL_OPS_H
+
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+
+// The {len(plan.ops)} operators of {plan.model_name}, in order of first use.
+constexpr int kKwsNumOps = {len(plan.ops)};
+using KwsOpResolver = tflite::MicroMutableOpResolver<kKwsNumOps>;
+
+inline TfLiteStatus KwsRegisterOps(KwsOpResolver& resolver) {{
+{adds}
+  return kTfLiteOk;
+}}
+
+#endif  // KWS_MODEL_OPS_H
+"""
+
+
+_DEFINE_RE = re.compile(r"^#define (KWS_\w+) +(.+?)(?: +/\*.*\*/)?$", re.M)
+
+
+def _parse_value(text: str) -> Any:
+    text = text.strip()
+    if text.startswith("{"):
+        inner = text[1:-1].strip()
+        return [] if not inner else [_parse_value(v) for v in _split_list(inner)]
+    if text.startswith('"'):
+        return json.loads(text)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _split_list(inner: str) -> list[str]:
+    parts, current, quoted = [], "", False
+    for i, ch in enumerate(inner):
+        if ch == '"' and (i == 0 or inner[i - 1] != "\\"):
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """The macros of a generated kws_model_settings.h: {name: int | float | str | list}."""
+    return {name: _parse_value(value) for name, value in _DEFINE_RE.findall(text)
+            if not name.endswith("_H")}
+
+
+def settings_frontend(values: dict[str, Any]) -> FrontendConfig:
+    """The FrontendConfig written in a parsed settings header."""
+    return FrontendConfig(
+        sample_rate_hz=values["KWS_FE_SAMPLE_RATE_HZ"], window_ms=values["KWS_FE_WINDOW_MS"],
+        stride_ms=values["KWS_FE_STRIDE_MS"], fft_size=values["KWS_FE_FFT_SIZE"],
+        num_mel=values["KWS_FE_NUM_MEL"], lower_hz=values["KWS_FE_LOWER_HZ"],
+        upper_hz=values["KWS_FE_UPPER_HZ"], num_coeffs=values["KWS_FE_NUM_COEFFS"],
+        log_floor=values["KWS_FE_LOG_FLOOR"],
+        output_gain=tuple(values["KWS_FE_OUTPUT_GAIN"]),
+        output_offset=tuple(values["KWS_FE_OUTPUT_OFFSET"]), clip_ms=values["KWS_FE_CLIP_MS"])
+
+
+def settings_detector(values: dict[str, Any]) -> DetectorConfig:
+    """The board's DetectorConfig as written in a parsed settings header (keywords and
+    per-keyword thresholds recovered from the per-label tables)."""
+    labels = values["KWS_LABELS"]
+    thresholds = values["KWS_DET_THRESHOLDS"]
+    wake = values["KWS_DET_WAKE"]
+    default = values["KWS_DET_THRESHOLD"]
+    return DetectorConfig(
+        hop_frames=values["KWS_HOP_FRAMES"],
+        average_window_ms=values["KWS_DET_AVERAGE_WINDOW_MS"],
+        min_count=values["KWS_DET_MIN_COUNT"], threshold=default,
+        keyword_thresholds={labels[i]: thresholds[i] for i in wake if thresholds[i] != default},
+        suppression_ms=values["KWS_DET_SUPPRESSION_MS"],
+        keywords=tuple(labels[i] for i in wake), max_results=values["KWS_DET_MAX_RESULTS"])
+
+
+def same_detector(a: DetectorConfig, b: DetectorConfig, labels: Sequence[str]) -> bool:
+    """True when two detector configs behave the same on a model with ``labels``: equal hop
+    and equal integer tables (an empty keyword list and the list of every keyword are one)."""
+    ta, tb = build_detector_tables(a, labels), build_detector_tables(b, labels)
+    return (a.hop_frames == b.hop_frames and a.threshold == b.threshold
+            and ta.thresholds.tolist() == tb.thresholds.tolist()
+            and ta.wake.tolist() == tb.wake.tolist()
+            and (ta.average_window_ms, ta.min_count, ta.suppression_ms, ta.max_results)
+            == (tb.average_window_ms, tb.min_count, tb.suppression_ms, tb.max_results))
