@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "kws.commands.detect",
     "kws.commands.evaluate_stream",
     "kws.commands.make_stream",
+    "kws.commands.export",
 ]
 """Modules that define sub-commands, in the order ``kws --help`` lists them."""
 
