@@ -9,6 +9,7 @@ the shared CORTEX_M4_QEMU.md: run with semihosting, QEMU's exit status is main's
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -44,9 +45,11 @@ def _run(cmd: Sequence[str], what: str, timeout: float = 300) -> subprocess.Comp
     except subprocess.TimeoutExpired:
         raise ExportError(f"{cmd[0]} timed out after {timeout} s building {what}") from None
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if "error" in ln] or \
-            proc.stderr.splitlines() or ["(no message)"]
-        raise ExportError(f"{cmd[0]} failed on {what}: {lines[0].strip()}")
+        lines = proc.stderr.splitlines()
+        first = next((ln for ln in lines if re.search(r"(^|: )(fatal )?error:", ln)), None) or \
+            next((ln for ln in lines if "undefined reference" in ln), None) or \
+            (lines[0] if lines else f"exit status {proc.returncode}")
+        raise ExportError(f"{cmd[0]} failed on {what}: {first.strip()}")
     return proc
 
 

@@ -50,9 +50,9 @@ EDGE_SAMPLES = 1600
 """Edge signals are 0.1 s (4 frames) unless their point is their length."""
 
 
-def edge_signals() -> list[tuple[str, np.ndarray]]:
-    """(name, int16 (n,)) edge signals, deterministic (seeded)."""
-    n = EDGE_SAMPLES
+def edge_signals(n: int = EDGE_SAMPLES) -> list[tuple[str, np.ndarray]]:
+    """(name, int16 signal) edge signals, deterministic (seeded); most are ``n`` samples long
+    (n > 700), the short ones 0 to 800 samples whatever ``n``."""
     t = np.arange(n)
     hi, lo = np.int16(32767), np.int16(-32768)
     impulse = np.zeros(n, np.int16)
