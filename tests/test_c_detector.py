@@ -136,13 +136,11 @@ def crafted_cases() -> list[Case]:
 def stream_case() -> Case:
     """The real default model's scores on a stream of mini-corpus clips over noise."""
     import soundfile as sf
+    from conftest import MINI, mini_clips
 
-    from kws.runtime import DEFAULT_MODEL, KwsModel
+    from kws.runtime import KwsModel
     from kws.stream import score_audio
-    from tests.conftest import MINI, mini_clips
 
-    if not DEFAULT_MODEL.is_file():
-        pytest.skip(f"the default model {DEFAULT_MODEL.name} has not landed yet (issue 5)")
     model = KwsModel.default()
     rng = np.random.default_rng(7)
     clips = mini_clips()
@@ -218,10 +216,18 @@ def expected_output(cases: list[Case]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cases() -> list[Case]:
+def model_case() -> Case | None:
+    """The default model's stream case (None until the default model has landed)."""
+    from kws.runtime import DEFAULT_MODEL
+
+    return stream_case() if DEFAULT_MODEL.is_file() else None
+
+
+@pytest.fixture(scope="module")
+def cases(model_case: Case | None) -> list[Case]:
     rng = np.random.default_rng(20261127)
     out = [random_case(rng, i) for i in range(40)] + crafted_cases()
-    return out
+    return out + ([model_case] if model_case is not None else [])
 
 
 def build_dir(tmp_path: Path, cases: list[Case]) -> Path:
@@ -273,19 +279,13 @@ def test_c_detector_equals_python_on_host(tmp_path: Path, cases: list[Case]) -> 
     check_output(run.stdout, cases)
 
 
-def test_c_detector_equals_python_on_the_default_model_stream(tmp_path: Path) -> None:
-    case = stream_case()
-    assert case.times_ms.size > 500
-    found = python_lines(case, 0)
+def test_default_model_stream_wakes_the_detector(model_case: Case | None) -> None:
+    """The recorded default-model case is in ``cases`` (host and QEMU runs) and is not empty."""
+    if model_case is None:
+        pytest.skip("the default model has not landed yet (issue 5)")
+    assert model_case.times_ms.size > 500
+    found = python_lines(model_case, 0)
     assert sum(x.startswith("D ") for x in found) >= 5, "the stream should wake the detector"
-    exe = tmp_path / "harness"
-    build_dir(tmp_path, [case])
-    subprocess.run(["gcc", *STRICT, f"-I{C_DIR}", f"-I{tmp_path}", str(HARNESS),
-                    str(C_DIR / "kws_detector.c"), "-o", str(exe)], check=True)
-    run = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60)
-    got = run.stdout.strip().splitlines()
-    want = expected_output([case])
-    assert got == want
 
 
 def test_c_detector_equals_python_on_cortex_m4_under_qemu(tmp_path: Path,

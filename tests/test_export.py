@@ -638,6 +638,28 @@ def test_earlier_export_is_replaced_but_not_foreign_or_edited_files(model_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no temporary folders left
 
 
+def test_a_failure_half_way_leaves_no_trace(model_path: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files go to a temporary folder first: a failure after some were written leaves neither
+    a partial export nor the temporary folder, and an earlier export stays as it was."""
+    import firmware_export.export as ex
+
+    out = tmp_path / "exp"
+    export_model(model_path, out, "generic")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise ExportError("arm-none-eabi-gcc failed on kws_frontend.c: simulated")
+
+    monkeypatch.setattr(ex, "measure_budget", broken)
+    with pytest.raises(ExportError, match="simulated"):
+        export_model(model_path, tmp_path / "new", "nano33ble")
+    with pytest.raises(ExportError, match="simulated"):
+        export_model(model_path, out, "generic")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_bad_board_and_clock_are_refused(model_path: Path, tmp_path: Path) -> None:
     with pytest.raises(KwsError, match="board='uno'"):
         export_model(model_path, tmp_path / "x", "uno")
