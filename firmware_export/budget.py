@@ -65,13 +65,17 @@ class Budget:
                 "ram": self.ram, "flash_capacity": FLASH_BYTES, "ram_capacity": RAM_BYTES,
                 "measured": self.measured, "not_counted": NOT_COUNTED}
 
-    def format(self) -> str:
-        """The budget as a text table (bytes, and the share of the Nano 33 BLE's memory)."""
+    def format(self, board: str = "nano33ble") -> str:
+        """The budget as a text table (bytes, and the share of the Nano 33 BLE's memory; for
+        another board the Nano's memory is the reference)."""
         def cell(value: int | None) -> str:
             return "-" if value is None or value == 0 else f"{value:,}"
 
         width = max(len(r.part) for r in self.rows) + 2
-        lines = ["Budget on the Arduino Nano 33 BLE (nRF52840: 1 MB flash, 256 KB RAM):",
+        title = "Budget on the Arduino Nano 33 BLE (nRF52840: 1 MB flash, 256 KB RAM):" \
+            if board == "nano33ble" else \
+            "Budget (against the Arduino Nano 33 BLE's 1 MB flash, 256 KB RAM, for reference):"
+        lines = [title,
                  f"  {'part':<{width}}{'flash B':>10}{'RAM B':>10}  how"]
         for r in self.rows:
             lines.append(f"  {r.part:<{width}}{cell(r.flash):>10}{cell(r.ram):>10}  {r.source}")
@@ -96,7 +100,7 @@ def measure_budget(src_dir: str | Path, plan: DevicePlan, model_array: str | Non
     src = Path(src_dir)
     fe = plan.frontend
     audio = plan.audio_ring_samples * 2 + PDM_BUFFER_BYTES + fe.frames_per_clip * fe.num_coeffs
-    audio_row = BudgetRow("audio buffers (sketch)", None, audio,
+    audio_row = BudgetRow("audio ring + history", None, audio,
                           f"ring {plan.audio_ring_samples} x int16 + PDM block "
                           f"{PDM_BUFFER_BYTES} B + history {fe.frames_per_clip} x "
                           f"{fe.num_coeffs}")

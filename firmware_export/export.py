@@ -236,7 +236,7 @@ def render_readme(plan: DevicePlan, board: str, model_file: str, model_sha: str,
               "HOP_MS": f"{plan.hop_ms:g}", "COLOURS": colours(plan),
               "ARENA": str(plan.arena_size), "SETTINGS": settings_table(plan),
               "NUM_OPS": str(len(plan.ops)), "SAMPLE_RATE": str(plan.frontend.sample_rate_hz),
-              "CPU_MHZ": f"{plan.cpu_mhz:g}", "BUDGET": budget.format()}
+              "CPU_MHZ": f"{plan.cpu_mhz:g}", "BUDGET": budget.format(board)}
     return _fill(template.read_text("utf-8"), values)
 
 
@@ -297,7 +297,7 @@ def export_model(model: str | Path | None, out_dir: str | Path, board: str = "na
         raise ModelError(f"{model_path}: no such model file") from None
     except OSError as exc:
         raise ModelError(f"{model_path}: cannot read the model ({exc.strerror})") from None
-    meta = read_metadata(full)  # ModelError: no kws metadata, unknown version ...
+    meta = read_metadata(model_path)  # ModelError naming the file: no kws metadata ...
     try:
         device = strip_for_device(full)
     except Exception as exc:  # noqa: BLE001 - the flatbuffers library raises anything

@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     d = plan.detector
     print(f"detector on the board: window {d.average_window_ms} ms, min count {d.min_count}, "
           f"threshold {d.threshold}, suppression {d.suppression_ms} ms")
-    print(result.budget.format())
+    print(result.budget.format(result.board))
     return 0
