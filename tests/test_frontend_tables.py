@@ -174,3 +174,18 @@ def test_compiler_error_is_one_line_export_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match=r"gcc failed on bad: .*undefined_name") as err:
         cbuild.build_host([bad], tmp_path / "bad")
     assert "\n" not in str(err.value)
+
+
+def test_fixed_point_doc_shows_the_current_numbers() -> None:
+    """docs/fixed_point.md pastes the output of docs/fixed_point_walkthrough.py verbatim."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "fixed_point_walkthrough", repo / "docs" / "fixed_point_walkthrough.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.walkthrough()
+    assert "8. int8 codes: [43, 3, 39, -41, -51, -46, -28, -5, -20, -7]" in text
+    assert text in (repo / "docs" / "fixed_point.md").read_text(), (
+        "docs/fixed_point.md is stale: paste the output of python docs/fixed_point_walkthrough.py")
