@@ -8,7 +8,15 @@
 - :class:`FeatureCache`: clean int8 (N, 49, 10) features per split, cached on disk
 - :class:`DataConfig`: the YAML section ``data:`` (configs/data.yaml)
 
+_unknown_ clips: ``DataConfig.unknown_share: null`` (the default) keeps every non-keyword
+clip, since the mini corpus has only 231 (~9 % of its clips); weight or sample the classes
+in training (``index.class_counts(split)``). MLPerf Tiny / TensorFlow keep
+ceil(0.1 x keyword clips) per split (``unknown_share: 0.1``), sensible for the full dataset
+where unknown words are ~60 % of the clips.
+
 Usage (training)::
+
+    import numpy as np
 
     from kws.config import FrontendConfig, load_section
     from kws.data import (Augmenter, DataConfig, FeatureCache, epoch_rng, index_dataset,
