@@ -129,7 +129,9 @@ class MicrophoneSource:
     device: a PortAudio device index or name substring (None = the default input).
     The PortAudio callback only copies each block into a bounded queue; when the queue is
     full (the reader fell more than ``queue_seconds`` behind) the block is dropped and
-    counted in ``overflows``, as are PortAudio's own input-overflow flags.
+    counted in ``overflows``, as are PortAudio's own input-overflow flags. A device that
+    cannot record at ``sample_rate_hz`` (many USB microphones only do 44.1/48 kHz) is opened
+    at its default rate and resampled (soxr, streaming) in ``read``, outside the callback.
     """
 
     def __init__(self, device: int | str | None = None, sample_rate_hz: int = 16000,
@@ -139,19 +141,45 @@ class MicrophoneSource:
         self.sample_rate_hz = sample_rate_hz
         self.overflows = 0
         self._lock = threading.Lock()
-        self._queue: queue.Queue[np.ndarray] = queue.Queue(
-            maxsize=max(1, int(queue_seconds * sample_rate_hz / block_samples)))
         self._pending = np.zeros(0, dtype=np.int16)
         self._closed = False
+        self._resampler: Any = None
+        where = "the default input" if device is None else f"input device {device!r}"
+        self.device_rate_hz = self._device_rate(sd, device, sample_rate_hz, where)
+        """The rate the device records at (resampled to sample_rate_hz when different)."""
+        device_block = max(1, round(block_samples * self.device_rate_hz / sample_rate_hz))
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(
+            maxsize=max(1, int(queue_seconds * self.device_rate_hz / device_block)))
+        if self.device_rate_hz != sample_rate_hz:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(self.device_rate_hz, sample_rate_hz, 1,
+                                                  dtype="int16", quality="HQ")
         try:
             self._stream = sd.InputStream(
-                samplerate=sample_rate_hz, channels=1, dtype="int16", device=device,
-                blocksize=block_samples, callback=self._callback)
+                samplerate=self.device_rate_hz, channels=1, dtype="int16", device=device,
+                blocksize=device_block, callback=self._callback)
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
-            where = "the default input" if device is None else f"input device {device!r}"
-            raise DeviceError(f"cannot open {where} at {sample_rate_hz} Hz mono ({exc}); "
+            raise DeviceError(f"cannot open {where} at {self.device_rate_hz} Hz mono ({exc}); "
                               "see --list-devices, or use --input FILE") from None
+
+    @staticmethod
+    def _device_rate(sd: Any, device: int | str | None, rate: int, where: str) -> int:
+        """``rate`` if the device records int16 mono at it, else the device's default rate."""
+        try:
+            sd.check_input_settings(device=device, samplerate=rate, channels=1, dtype="int16")
+            return rate
+        except (sd.PortAudioError, ValueError) as exc:
+            first = exc
+        try:
+            default = int(round(sd.query_devices(device, "input")["default_samplerate"]))
+        except (sd.PortAudioError, ValueError):
+            default = rate
+        if default == rate or default <= 0:
+            raise DeviceError(f"cannot open {where} at {rate} Hz mono ({first}); "
+                              "see --list-devices, or use --input FILE") from None
+        return default
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any,
                   status: Any) -> None:
@@ -178,6 +206,8 @@ class MicrophoneSource:
             except queue.Empty:
                 raise DeviceError(f"the microphone delivered no audio for {READ_TIMEOUT_S:g} s"
                                   ) from None
+            if self._resampler is not None:
+                block = self._resampler.resample_chunk(block)
             parts.append(block)
             have += block.size
         buf = np.concatenate(parts)

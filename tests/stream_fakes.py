@@ -60,8 +60,10 @@ class Flags:
         self.input_overflow = overflow
 
 
-def fake_sounddevice(fail: bool = False) -> types.ModuleType:
-    """A stand-in sounddevice module: InputStream records its arguments (or fails)."""
+def fake_sounddevice(fail: bool = False, rates: tuple[int, ...] = (16000,),
+                     default_rate: int = 16000) -> types.ModuleType:
+    """A stand-in sounddevice module: InputStream records its arguments (or fails); the
+    device records at ``rates`` only, ``default_rate`` by default."""
     sd = types.ModuleType("sounddevice")
 
     class PortAudioError(Exception):
@@ -83,6 +85,15 @@ def fake_sounddevice(fail: bool = False) -> types.ModuleType:
         def close(self) -> None:
             self.closed = True
 
+    def check_input_settings(device: object = None, samplerate: float = 0, **kw: object) -> None:
+        if samplerate not in rates:
+            raise PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+
+    def query_devices(device: object = None, kind: str | None = None) -> dict:
+        return {"name": "fake", "default_samplerate": float(default_rate)}
+
     sd.PortAudioError = PortAudioError  # type: ignore[attr-defined]
     sd.InputStream = InputStream  # type: ignore[attr-defined]
+    sd.check_input_settings = check_input_settings  # type: ignore[attr-defined]
+    sd.query_devices = query_devices  # type: ignore[attr-defined]
     return sd

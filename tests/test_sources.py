@@ -78,6 +78,29 @@ def test_microphone_counts_overflows_and_never_raises_in_the_callback(monkeypatc
     assert mic.read(200).size == 200
 
 
+def test_a_48_khz_only_microphone_is_resampled(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice",
+                        fake_sounddevice(rates=(48000,), default_rate=48000))
+    mic = MicrophoneSource(block_samples=640)
+    assert mic.device_rate_hz == 48000 and mic._stream.kw["samplerate"] == 48000
+    assert mic._stream.kw["blocksize"] == 1920
+    t = np.arange(48000 * 2) / 48000
+    tone = np.rint(8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    for i in range(0, tone.size, 1920):
+        mic._callback(tone[i:i + 1920, None], 1920, None, _Flags())
+    got = mic.read(16000).astype(np.float64)             # 1 s at 16 kHz
+    spectrum = np.abs(np.fft.rfft(got[4000:]))            # skip the resampler's start-up
+    assert np.argmax(spectrum) * 16000 / got[4000:].size == pytest.approx(440, abs=2)
+    assert np.sqrt(np.mean(got[4000:] ** 2)) == pytest.approx(8000 / np.sqrt(2), rel=0.02)
+
+
+def test_a_device_without_16_khz_or_a_default_rate_is_refused(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice",
+                        fake_sounddevice(rates=(48000,), default_rate=16000))
+    with pytest.raises(DeviceError, match=r"at 16000 Hz mono \(Invalid sample rate"):
+        MicrophoneSource()
+
+
 def test_microphone_stall_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
     monkeypatch.setattr(sources, "READ_TIMEOUT_S", 0.01)
