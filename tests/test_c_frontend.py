@@ -2,15 +2,16 @@
 
 - the golden file (tests/golden/frontend_golden.bin) is regenerated in memory and compared byte
   for byte, so it cannot go stale, and its frames are numpy's;
-- host gcc (-std=c99 -Wall -Wextra -Werror -O2): every clip of the mini corpus (2,654) plus edge
-  signals, under the chunkings 1, 7, 160, 320, 513 and a seeded random one (zeros included),
-  the golden file under 7 chunkings, and the API contract;
-- the same with -fsanitize=address,undefined (every clip, random chunking), and four other
-  configurations (odd window, Nyquist-wide filters, odd num_mel, 256- to 1024-point FFTs);
+- host gcc (-std=c99 -pedantic -Wall -Wextra -Werror -O2): every clip of the mini corpus
+  (2,654) plus edge signals, under the chunkings 1, 7, 160, 320, 513 and a seeded random one
+  (zeros included), the golden file under 7 chunkings, and the API contract;
+- the same with -fsanitize=address,undefined (every clip, random chunking), with the plain-C
+  twins of every builtin and assembler line (-DKWS_PORTABLE_C), and for four other
+  configurations (odd window, Nyquist-wide filters, odd num_mel, 16- to 1024-point FFTs);
 - Cortex-M4F (arm-none-eabi-gcc, run under qemu-system-arm -M mps2-an386): the golden file under
-  7 chunkings inside the ELF, its frames compared again here, and every clip of the mini corpus
-  read through semihosting under two chunkings; the object is integer-only (no VFP instruction,
-  no libm or libgcc call).
+  7 chunkings inside the ELF (also built with -DKWS_PORTABLE_C), its frames compared again here,
+  and every clip of the mini corpus read through semihosting under two chunkings; the object is
+  integer-only (no VFP instruction, no libm or libgcc call).
 
 Skipped, with the reason, only when a compiler or QEMU is missing (CI installs them).
 """
@@ -37,6 +38,7 @@ TESTS_C = REPO / "tests" / "c"
 C_DIR = cbuild.FRONTEND_C_DIR
 SOURCES = [C_DIR / "kws_frontend.c", TESTS_C / "golden_check.c", TESTS_C / "stream_check.c"]
 INCLUDES = [C_DIR, TESTS_C]
+HOST_FLAGS = ["-O2", "-pedantic"]
 
 
 def _load_golden_module():
@@ -138,14 +140,14 @@ def tables_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def host_exe(tables_dir: Path) -> Path:
     return cbuild.build_host([*SOURCES, tables_dir / "kws_frontend_tables.c",
                               TESTS_C / "host_main.c"], tables_dir / "kws_host",
-                             [*INCLUDES, tables_dir], ["-O2"])
+                             [*INCLUDES, tables_dir], HOST_FLAGS)
 
 
 @pytest.fixture(scope="module")
 def asan_exe(tables_dir: Path) -> Path:
     return cbuild.build_host([*SOURCES, tables_dir / "kws_frontend_tables.c",
                               TESTS_C / "host_main.c"], tables_dir / "kws_host_asan",
-                             [*INCLUDES, tables_dir], ["-O2", *cbuild.SANITIZE])
+                             [*INCLUDES, tables_dir], [*HOST_FLAGS, *cbuild.SANITIZE])
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +253,21 @@ def test_sanitized_build_equals_numpy(asan_exe: Path, corpus: tuple) -> None:
 
 
 @needs_host
+def test_portable_c_build_equals_numpy(tables_dir: Path, corpus: tuple) -> None:
+    """-DKWS_PORTABLE_C: plain C99 instead of builtins, inline assembler and paired loads."""
+    exe = cbuild.build_host([*SOURCES, tables_dir / "kws_frontend_tables.c",
+                             TESTS_C / "host_main.c"], tables_dir / "kws_host_portable",
+                            [*INCLUDES, tables_dir],
+                            [*HOST_FLAGS, *cbuild.SANITIZE, "-DKWS_PORTABLE_C"])
+    blob, signals, expect = corpus
+    got = parse_frames(run_stream(exe, CHUNKINGS["7"], blob), len(signals), 10)
+    assert_all_equal(got, expect, "portable C build")
+    proc = subprocess.run([str(exe), "golden", str(golden.GOLDEN_PATH), "1", "513"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "0 values differ, 0 frame counts differ" in proc.stdout
+
+
+@needs_host
 @pytest.mark.parametrize("name", list(OTHER_CONFIGS))
 def test_other_configs_equal_numpy(name: str, mini_audio: np.ndarray, tmp_path: Path) -> None:
     """Tables generated for another config, sanitized build, 40 clips and the edge signals."""
@@ -258,7 +275,7 @@ def test_other_configs_equal_numpy(name: str, mini_audio: np.ndarray, tmp_path: 
     write_frontend_tables(config, tmp_path)
     exe = cbuild.build_host([*SOURCES, tmp_path / "kws_frontend_tables.c",
                              TESTS_C / "host_main.c"], tmp_path / "kws_host",
-                            [*INCLUDES, tmp_path], ["-O2", *cbuild.SANITIZE])
+                            [*INCLUDES, tmp_path], [*HOST_FLAGS, *cbuild.SANITIZE])
     clips = mini_audio[::67][:40] if name != "fft16" else mini_audio[::600][:5]
     signals = [*clips, *edge_signals()]
     expect = [*mfcc_batch(clips, config), *(mfcc(s, config) for s in signals[len(clips):])]
@@ -277,14 +294,16 @@ def m4_sources(tables_dir: Path) -> list[Path]:
 
 
 @needs_m4
-def test_m4_golden_file_under_seven_chunkings(tables_dir: Path) -> None:
-    build = tables_dir / "m4_golden"
+@pytest.mark.parametrize("variant", ["arm", "portable_c"])
+def test_m4_golden_file_under_seven_chunkings(tables_dir: Path, variant: str) -> None:
+    build = tables_dir / f"m4_golden_{variant}"
     build.mkdir()
     blob = cbuild.incbin_source(golden.GOLDEN_PATH, "kws_golden", build / "golden_blob.S")
     dump = build / "frames.bin"
+    portable = ["-DKWS_PORTABLE_C"] if variant == "portable_c" else []
     elf = cbuild.build_m4_elf([*m4_sources(tables_dir), blob], build / "golden.elf",
                               TESTS_C / "mps2_an386.ld", [*INCLUDES, tables_dir],
-                              extra=[f'-DKWS_DUMP_PATH="{dump}"'])
+                              extra=[f'-DKWS_DUMP_PATH="{dump}"', *portable])
     run = cbuild.run_qemu(elf, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout == ("m4 golden: sizeof(kws_frontend_t)=3176, 140 runs, 1421 frames, "

@@ -15,6 +15,10 @@
  * it implementation-defined; GCC, Clang and arm-none-eabi-gcc define it as arithmetic, which the
  * compile-time checks below and kws_frontend_init() verify. Left shifts of negative values are
  * undefined in C99, so they are written as multiplications by a power of two.
+ *
+ * Compiler- and target-specific code (SMMUL/SMMLA and RBIT on ARMv7E-M, __builtin_clz, paired
+ * 16-bit loads on little-endian targets) each has a plain C99 twin with the same results;
+ * defining KWS_PORTABLE_C selects the plain versions everywhere (the tests build both).
  */
 #include "kws_frontend.h"
 
@@ -64,7 +68,7 @@ KWS_STATIC_ASSERT(KWS_DCT_HALF_LEN == (KWS_NUM_MEL + 1) / 2, dct_half_len);
  * the signed product, truncated, i.e. floored: exact), and mulh_add(acc, a, b) = acc + mulh(a, b)
  * is one SMMLA ((acc << 32) + a * b, high word: exact, since acc << 32 has no low bits). GCC
  * would emit SMULL (two result registers) plus an ADD for the portable form. */
-#if defined(__GNUC__) && defined(__ARM_FEATURE_DSP)
+#if defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && !defined(KWS_PORTABLE_C)
 static inline int32_t mulh(int32_t a, int32_t b)
 {
     int32_t r;
@@ -93,7 +97,7 @@ static inline int32_t mulh_add(int32_t acc, int32_t a, int32_t b)
 /* Count leading zeros of a non-zero word. */
 static inline unsigned clz32(uint32_t x)
 {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(KWS_PORTABLE_C)
     return (unsigned)__builtin_clz(x);
 #else
     unsigned n = 0;
@@ -107,7 +111,7 @@ static inline unsigned clz32(uint32_t x)
 
 static inline unsigned clz64(uint64_t x)
 {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(KWS_PORTABLE_C)
     return (unsigned)__builtin_clzll(x);
 #else
     uint32_t hi = (uint32_t)(x >> 32);
@@ -120,8 +124,8 @@ static inline unsigned clz64(uint64_t x)
  * right by 29 - REV_BITS gives the byte offset rev(m) * 8. */
 static inline int32_t *fft_slot(int32_t *z, uint32_t m)
 {
-#if defined(__GNUC__) && (defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || \
-                          defined(__ARM_ARCH_8M_MAIN__))
+#if defined(__GNUC__) && !defined(KWS_PORTABLE_C) && \
+    (defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__))
     uint32_t r;
     __asm__("rbit %0, %1" : "=r"(r) : "r"(m));
     return (int32_t *)(void *)((unsigned char *)z + (r >> (29 - REV_BITS)));
@@ -152,7 +156,7 @@ static inline int32_t window_at(uint32_t n)
  * little-endian target the first sample is the low half, and x * w on halves compiles to SMULBB,
  * SMULTT, SMULBT, SMULTB (16 x 16 -> 32, exact). Converting an out-of-range value to int16_t is
  * modular in GCC and Clang (implementation-defined in C99). Big-endian targets read one by one. */
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && !defined(KWS_PORTABLE_C) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define KWS_PAIR_LOADS 1
 static inline int32_t load_pair(const int16_t *p)
@@ -350,14 +354,15 @@ KWS_ALWAYS_INLINE static inline void fft_dual_stage(int32_t *z, const unsigned s
         const int32_t c2 = q[QUARTER - k2], s2 = q[k2];
         const int32_t c1 = k1 <= QUARTER ? q[QUARTER - k1] : -q[k1 - QUARTER];
         const int32_t s1 = k1 <= QUARTER ? q[k1] : q[HALF - k1];
-        int32_t *a;
-        for (a = z + 2 * j; a < z + 2 * HALF; a += 8 * span) {
+        int32_t *a = z + 2 * j;
+        do {                             /* over the blocks (one block in the last pair) */
             int32_t *b = a + 2 * span, *c = a + 4 * span, *d = a + 6 * span;
             butterfly(a, b, c1, s1);     /* stage S */
             butterfly(c, d, c1, s1);
             butterfly(a, c, c2, s2);     /* stage 2S */
             butterfly(b, d, -s2, c2);
-        }
+            a += 8 * span;
+        } while (4 * span < HALF && a < z + 2 * HALF);
     }
 }
 
