@@ -11,7 +11,8 @@
 - Cortex-M4F (arm-none-eabi-gcc, run under qemu-system-arm -M mps2-an386): the golden file under
   7 chunkings inside the ELF (also built with -DKWS_PORTABLE_C), its frames compared again here,
   and every clip of the mini corpus read through semihosting under two chunkings; the object is
-  integer-only (no VFP instruction, no libm or libgcc call).
+  integer-only (no VFP instruction, no libm or libgcc call) and within the budget (flash, state,
+  instructions per frame counted with QEMU -icount: deterministic, not a timing).
 
 Skipped, with the reason, only when a compiler or QEMU is missing (CI installs them).
 """
@@ -349,7 +350,8 @@ def test_m4_object_is_integer_only(tables_dir: Path) -> None:
                     if ln.startswith("\t") and not ln.startswith("\t.") and ln.split()]
     assert not [i for i in instructions if i.startswith("v")], "floating-point instruction"
     assert instructions.count("smmul") >= 10 and instructions.count("smmla") >= 5
-    called = set(re.findall(r"\tbl?\s+([A-Za-z_]\w*)", text)) - {"lr"}
+    defined = set(re.findall(r"^([A-Za-z_]\w*):", text, re.M))
+    called = set(re.findall(r"\tbl?\s+([A-Za-z_]\w*)", text)) - defined
     assert called <= {"memcpy", "memmove"}, called
     obj = cbuild.build_m4_objects([C_DIR / "kws_frontend.c"], build, [C_DIR, tables_dir])[0]
     nm = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True, text=True,
@@ -358,3 +360,27 @@ def test_m4_object_is_integer_only(tables_dir: Path) -> None:
     assert undefined <= {"memcpy", "memmove", "kws_window_half", "kws_twiddle_quarter",
                          "kws_mel_start", "kws_mel_length", "kws_mel_weights", "kws_log_table",
                          "kws_dct_half", "kws_dct_offset"}, undefined
+
+
+@needs_m4
+def test_m4_budget(tables_dir: Path) -> None:
+    """The issue's budget, deterministic (sizes, and instructions counted by QEMU -icount, not
+    time): flash <= 8 KB for code + tables, state <= 4 KB, <= 40,000 instructions per frame."""
+    build = tables_dir / "m4_budget"
+    build.mkdir()
+    objects = cbuild.build_m4_objects([C_DIR / "kws_frontend.c",
+                                       tables_dir / "kws_frontend_tables.c"], build,
+                                      [C_DIR, tables_dir])
+    sizes = cbuild.section_sizes(objects)
+    assert sum(s["text"] + s["data"] for s in sizes.values()) <= 8192, sizes
+    assert sum(s["bss"] + s["data"] for s in sizes.values()) == 0, sizes
+    blob = cbuild.incbin_source(golden.GOLDEN_PATH, "kws_golden", build / "golden_blob.S")
+    elf = cbuild.build_m4_elf([TESTS_C / "m4_startup.c", TESTS_C / "m4_bench.c", *objects, blob],
+                              build / "bench.elf", TESTS_C / "mps2_an386.ld",
+                              [*INCLUDES, tables_dir])
+    run = cbuild.run_qemu(elf, icount=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "took 500 ticks (500 expected)" in run.stdout       # 40 instructions per tick
+    assert "sizeof(kws_frontend_t) = 3176 bytes" in run.stdout
+    frames, worst = re.search(r"steady-state frames: (\d+); .* max (\d+)", run.stdout).groups()
+    assert int(frames) == 186 and 20_000 < int(worst) <= 40_000, run.stdout

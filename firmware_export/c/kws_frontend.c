@@ -52,8 +52,10 @@ KWS_STATIC_ASSERT(KWS_DCT_HALF_LEN == (KWS_NUM_MEL + 1) / 2, dct_half_len);
 
 #if defined(__GNUC__)
 #define KWS_ALWAYS_INLINE __attribute__((always_inline))
+#define KWS_NOINLINE __attribute__((noinline))
 #else
 #define KWS_ALWAYS_INLINE
+#define KWS_NOINLINE
 #endif
 
 /* Optional profiling hook between stages (benchmarks/bench_c_frontend.py defines it). */
@@ -182,7 +184,7 @@ static inline int32_t hi16(int32_t v)
 /* v[n] = x[n] * w[n] (int16 x Q15 -> int32, |v| < 2**30), zero-padded to KWS_FFT_SIZE and stored
  * as the complex FFT input z[m] = v[2m] + i v[2m + 1] at its bit-reversed position. Returns the
  * OR of every |v|, whose bit length is that of max |v|. */
-static uint32_t window_frame(const int16_t *x, int32_t *z)
+KWS_NOINLINE static uint32_t window_frame(const int16_t *x, int32_t *z)
 {
     enum {
         N = KWS_WINDOW_SAMPLES,
@@ -259,7 +261,7 @@ static unsigned norm_shift(uint32_t peak)
 /* The first two radix-2 stages fused (a radix-4 pass over 4 consecutive points), with the
  * normalizing left shift applied as the points are loaded. Their twiddles are W^0 = (c, s) =
  * (ONE, 0) and W^(N/4) = (0, ONE); mulh(x, 0) = 0 exactly, so those products are dropped. */
-static void fft_first_two_stages(int32_t *z, unsigned shift)
+KWS_NOINLINE static void fft_first_two_stages(int32_t *z, unsigned shift)
 {
     const int32_t one = KWS_TWIDDLE_ONE;
     const int32_t scale = (int32_t)1 << shift;  /* v << s, written as v * 2**s */
@@ -368,7 +370,7 @@ KWS_ALWAYS_INLINE static inline void fft_dual_stage(int32_t *z, const unsigned s
 
 /* The radix-2 stages after the first two (spans 4, 8, ..., HALF / 2): pairs of stages, and one
  * single stage first when their number is odd. Spans are constants in every call. */
-static void fft_stages(int32_t *z)
+KWS_NOINLINE static void fft_stages(int32_t *z)
 {
 #if (KWS_FFT_LOG2 - 3) % 2
 #define KWS_FIRST_DUAL 8
@@ -422,23 +424,28 @@ static inline void put64(uint32_t *w, uint64_t v)
 }
 
 /* Bins 0 .. KWS_NUM_BINS - 1, in place: the pair of words of Z[k] receives (power[k] >> 20).
- * Bin k reads Z[k] and Z[HALF - k]; both are read before either slot is written. */
-static void real_split_power(int32_t *z)
+ * Bin k reads Z[k] and its mirror Z[(HALF - k) % HALF]; both are read before either slot is
+ * written. Bin 0 is its own mirror; for k >= 1 the mirror walks down from the top. */
+KWS_NOINLINE static void real_split_power(int32_t *z)
 {
     /* The same words, seen as unsigned: allowed aliasing (signed/unsigned of one type). */
     uint32_t *w = (uint32_t *)z;
-    const int32_t *q = kws_twiddle_quarter;
+    const int32_t *sin_k = kws_twiddle_quarter;            /* q[k] = sin, k <= N/4 */
+    const int32_t *cos_k = kws_twiddle_quarter + QUARTER;  /* q[QUARTER - k] = cos */
+    const int32_t *zm = z + 2 * HALF;
     enum { LAST = KWS_NUM_BINS - 1 < QUARTER ? KWS_NUM_BINS - 1 : QUARTER };
     uint32_t k;
-    for (k = 0; k <= LAST; ++k) {
-        const uint32_t m = (HALF - k) % HALF;           /* the mirror point */
-        const int32_t ar = z[2 * k], ai = z[2 * k + 1], br = z[2 * m], bi = z[2 * m + 1];
-        const int32_t c = q[QUARTER - k], s = q[k];     /* W_N^k, k <= N/4 */
+    put64(w, split_power(z[0], z[1], z[0], z[1], *cos_k, *sin_k));
+    for (k = 1; k <= LAST; ++k) {
+        const int32_t c = *--cos_k, s = *++sin_k;           /* W_N^k */
+        const int32_t ar = z[2 * k], ai = z[2 * k + 1];
+        const int32_t br = zm[-2], bi = zm[-1];             /* Z[HALF - k] */
         const uint64_t pk = split_power(ar, ai, br, bi, c, s);
+        zm -= 2;
 #if KWS_NUM_BINS > QUARTER + 1
         /* Bin m = HALF - k (above N/4) reads the same two points, swapped; W_N^m = (-c, s). */
-        if (m < KWS_NUM_BINS && m != k) {
-            put64(w + 2 * m, split_power(br, bi, ar, ai, -c, s));
+        if (HALF - k < KWS_NUM_BINS && HALF - k != k) {
+            put64(w + 2 * (HALF - k), split_power(br, bi, ar, ai, -c, s));
         }
 #endif
         put64(w + 2 * k, pk);
@@ -463,7 +470,7 @@ static inline int32_t log2_q16(uint64_t y)
 
 /* log_mel[j] = log2(mel_j + floor) in Q16 (float units): acc = sum of Q15 weight * (P >> 20)
  * over the filter's bins (< 2**56), plus the floor in the same units, minus the scale. */
-static void mel_log(const int32_t *z, unsigned shift, int32_t *log_mel)
+KWS_NOINLINE static void mel_log(const int32_t *z, unsigned shift, int32_t *log_mel)
 {
     const uint32_t *p = (const uint32_t *)z;
     const uint64_t floor_q = KWS_LOG_FLOOR_Q << (2 * shift);
@@ -472,16 +479,15 @@ static void mel_log(const int32_t *z, unsigned shift, int32_t *log_mel)
     unsigned j;
     for (j = 0; j < KWS_NUM_MEL; ++j) {
         const uint32_t *bin = p + 2u * kws_mel_start[j];
-        const unsigned len = kws_mel_length[j];
+        const uint16_t *const end = wt + kws_mel_length[j];  /* every filter has >= 1 bin */
         uint64_t acc_lo = 0;  /* sum of weight * low word: UMLAL */
-        uint32_t acc_hi = 0;  /* sum of weight * high word (< 2**24): MLA */
-        unsigned i;
-        for (i = 0; i < len; ++i, bin += 2) {
-            const uint32_t wi = wt[i];
+        uint32_t acc_hi = 0;  /* sum of weight * high word (< 2**31 as acc < 2**63): MLA */
+        do {
+            const uint32_t wi = *wt++;
             acc_lo += (uint64_t)bin[0] * wi;
             acc_hi += bin[1] * wi;
-        }
-        wt += len;
+            bin += 2;
+        } while (wt != end);
         log_mel[j] = log2_q16(acc_lo + ((uint64_t)acc_hi << 32) + floor_q) - scale;
     }
 }
@@ -491,7 +497,7 @@ static void mel_log(const int32_t *z, unsigned shift, int32_t *log_mel)
 /* code[k] = clip((sum_n dct[k][n] L[n] + offset[k]) >> 36, -128, 127). Row k is even (k even) or
  * odd (k odd) about its middle, so the sum runs over half the columns on L[n] + L[M-1-n] or
  * L[n] - L[M-1-n]; every product and sum is an exact integer (< 2**50), equal to numpy's. */
-static void dct_int8(int32_t *log_mel, int8_t *out)
+KWS_NOINLINE static void dct_int8(int32_t *log_mel, int8_t *out)
 {
     enum { M = KWS_NUM_MEL };
     unsigned n, k;
