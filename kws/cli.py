@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "kws.commands.features",
     "kws.commands.train",
     "kws.commands.quantize",
+    "kws.commands.evaluate",
     "kws.commands.download",
     "kws.commands.prepare",
     "kws.commands.listen",

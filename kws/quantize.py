@@ -230,6 +230,16 @@ def add_metadata(tflite: bytes, metadata: dict[str, Any], name: str = METADATA_N
     return _pack(model)
 
 
+def remove_metadata(tflite: bytes, name: str = METADATA_NAME) -> bytes:
+    """A copy of ``tflite`` without the metadata entry ``name`` (its buffer left empty)."""
+    model = _unpack(tflite)
+    for entry in model.metadata or []:
+        if entry.name in (name, name.encode()):
+            model.buffers[entry.buffer].data = None
+    model.metadata = [m for m in (model.metadata or []) if m.name not in (name, name.encode())]
+    return _pack(model)
+
+
 _BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 """Operators whose third input is an int32 bias."""
 

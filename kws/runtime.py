@@ -132,7 +132,7 @@ class _Flatbuffer:
 
 
 # TFLite schema field indices (tensorflow/compiler/mlir/lite/schema/schema.fbs).
-_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
+_MODEL_SUBGRAPHS, _MODEL_BUFFERS, _MODEL_METADATA = 2, 4, 6
 _METADATA_NAME, _METADATA_BUFFER = 0, 1
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 
@@ -163,6 +163,8 @@ def read_tflite_metadata(data: bytes, name: str = "model") -> dict[str, bytes]:
     fb = _Flatbuffer(data)
     try:
         model = fb.root()
+        if fb.vector(model, _MODEL_SUBGRAPHS)[1] == 0:
+            raise ValueError("no subgraphs")
         buffers, num_buffers = fb.vector(model, _MODEL_BUFFERS)
         entries, num_entries = fb.vector(model, _MODEL_METADATA)
         out: dict[str, bytes] = {}
@@ -282,30 +284,33 @@ class KwsModel:
             self._interp = Interpreter(model_content=data, num_threads=num_threads,
                                        experimental_op_resolver_type=resolver)
             self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+            inp = self._interp.get_input_details()
+            out = self._interp.get_output_details()
+        except (ValueError, RuntimeError, IndexError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.source}: LiteRT cannot load the model ({first})") from None
-        inp = self._interp.get_input_details()
-        out = self._interp.get_output_details()
         if len(inp) != 1 or len(out) != 1:
             raise ModelError(f"{self.source}: expected 1 input and 1 output, got "
                              f"{len(inp)} and {len(out)}")
         self._in, self._out = inp[0], out[0]
+        in_shape = tuple(int(v) for v in self._in["shape"])
+        out_shape = tuple(int(v) for v in self._out["shape"])
         frames, coeffs = self.frontend_config.frames_per_clip, self.frontend_config.num_coeffs
-        if self._in["dtype"] != np.int8 or tuple(self._in["shape"]) != (1, frames, coeffs, 1):
+        if self._in["dtype"] != np.int8 or in_shape != (1, frames, coeffs, 1):
             raise ModelError(f"{self.source}: input is {self._in['dtype'].__name__} "
-                             f"{tuple(self._in['shape'])}, expected int8 "
+                             f"{in_shape}, expected int8 "
                              f"(1, {frames}, {coeffs}, 1) for its front end")
         scale, zero = self._in["quantization"]
         if (scale, zero) != (1.0, 0):
             raise ModelError(f"{self.source}: input quantization scale={scale} "
                              f"zero_point={zero}, expected the identity (1.0, 0)")
-        if self._out["dtype"] != np.int8 or int(self._out["shape"][-1]) != len(self.labels):
+        if self._out["dtype"] != np.int8 or out_shape != (1, len(self.labels)):
             raise ModelError(f"{self.source}: output is {self._out['dtype'].__name__} "
-                             f"{tuple(self._out['shape'])}, expected int8 with "
-                             f"{len(self.labels)} scores (one per label)")
+                             f"{out_shape}, expected int8 (1, "
+                             f"{len(self.labels)}) (one score per label)")
         self.output_scale, self.output_zero_point = self._out["quantization"]
         self.input_shape: tuple[int, int] = (frames, coeffs)
+        self.predict(np.zeros((1, frames, coeffs), dtype=np.int8))  # fails now, not later
 
     @classmethod
     def default(cls, frontend: FrontendConfig | None = None,
@@ -322,10 +327,14 @@ class KwsModel:
         """
         features = _check_features(features, self.input_shape, self.source)
         out = np.empty((len(features), len(self.labels)), dtype=np.int8)
-        for i, clip in enumerate(features):
-            self._interp.set_tensor(self._in["index"], clip[None, :, :, None])
-            self._interp.invoke()
-            out[i] = self._interp.get_tensor(self._out["index"])[0]
+        try:
+            for i, clip in enumerate(features):
+                self._interp.set_tensor(self._in["index"], clip[None, :, :, None])
+                self._interp.invoke()
+                out[i] = self._interp.get_tensor(self._out["index"])[0]
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.source}: LiteRT cannot run the model ({first})") from None
         return out
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:

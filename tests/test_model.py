@@ -1,0 +1,247 @@
+"""DS-CNN builder, and the whole toy pipeline: train -> quantize -> evaluate -> metadata, plus
+resume after SIGKILL equal to an uninterrupted run (TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from kws.config import DetectorConfig, FrontendConfig, ModelConfig, from_dict
+from kws.errors import ConfigError, KwsError
+from kws.labels import LABELS
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# --------------------------------------------------------------------------------------------
+# Builder
+# --------------------------------------------------------------------------------------------
+
+def test_ds_cnn_s_is_the_mlperf_topology() -> None:
+    from kws.model import build_model, count_parameters, load_model_config
+
+    model = build_model(load_model_config(CONFIGS / "ds_cnn_s.yaml"))
+    assert model.input_shape == (None, 49, 10, 1)
+    assert model.output_shape == (None, 12)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("DepthwiseConv2D") == 4
+    assert kinds.count("Conv2D") == 1 + 4 + 1  # stem, 4 pointwise, the 1x1 classifier
+    stem = model.get_layer("stem_conv")
+    assert (stem.filters, stem.kernel_size, stem.strides) == (64, (10, 4), (2, 2))
+    # MLPerf Tiny: 22.6 k parameters after batch-norm folding.
+    # stem 10*4*64 + 4 * (3*3*64 + 64*64) + 64*12 weights, 9 * 64 + 12 biases
+    assert count_parameters(model) == 2560 + 4 * (576 + 4096) + 768 + 9 * 64 + 12 == 22604
+
+
+@pytest.mark.parametrize("name", ["ds_cnn_tiny", "ds_cnn_s", "ds_cnn_m", "ds_cnn_l"])
+def test_every_preset_builds(name: str) -> None:
+    from kws.model import build_model, load_model_config
+    from kws.train import load_run_config
+
+    config = load_model_config(CONFIGS / f"{name}.yaml")
+    assert config.name == name
+    assert load_run_config(CONFIGS / f"{name}.yaml").model == config
+    model = build_model(config, FrontendConfig(), batch_size=1)
+    assert model.output_shape == (1, len(LABELS))
+    out = model(np.zeros((1, 49, 10, 1), dtype=np.float32)).numpy()
+    assert out.shape == (1, 12) and np.isclose(out.sum(), 1.0, atol=1e-5)
+
+
+def test_model_config_refuses_bad_blocks() -> None:
+    with pytest.raises(ConfigError, match=r"model\.blocks\[1\]: unknown config key filterz"):
+        from_dict(ModelConfig, {"blocks": [{"filters": 8}, {"filterz": 8}]}, "model.")
+    with pytest.raises(ConfigError, match=r"blocks\[0\]: stride=\(0, 1\)"):
+        from_dict(ModelConfig, {"blocks": [{"stride": [0, 1]}]}, "model.")
+    with pytest.raises(ConfigError, match="blocks is empty"):
+        from_dict(ModelConfig, {"blocks": []}, "model.")
+    with pytest.raises(ConfigError, match="stem_dropout=1.5"):
+        from_dict(ModelConfig, {"stem_dropout": 1.5}, "model.")
+
+
+def test_train_config_refuses_selection_on_training_data(tmp_path: Path) -> None:
+    from kws.train import load_run_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"train": {"train_splits": ["train", "validation"]}}))
+    with pytest.raises(ConfigError, match="keep: last"):
+        load_run_config(path)
+    path.write_text(yaml.safe_dump({"train": {"train_splits": ["train", "test"]}}))
+    with pytest.raises(ConfigError, match="train_splits"):
+        load_run_config(path)
+    path.write_text(yaml.safe_dump({"trian": {}}))
+    with pytest.raises(ConfigError, match="unknown section 'trian'"):
+        load_run_config(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The toy pipeline end to end
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, mini_dir: Path):
+    from kws.quantize import quantize_run
+    from kws.train import train
+    from tests.model_fakes import SmallData
+
+    data = SmallData(mini_dir, per_class=4)
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    result = train(CONFIGS / "ds_cnn_tiny.yaml", mini_dir, out, data=data, progress=False)
+    quantized = quantize_run(out, mini_dir, data=data)
+    return out, data, result, quantized
+
+
+def test_tiny_pipeline_writes_a_complete_run(tiny_run) -> None:
+    out, _, result, quantized = tiny_run
+    for name in ("config.json", "checkpoint.npz", "model.keras", "history.json",
+                 "training_curve.png", "model.tflite", "model_device.tflite", "manifest.json"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.tmp*"))
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history["epochs"]] == [1, 2] == list(range(1, 3))
+    assert result.epochs_run == 2 and 1 <= result.best_epoch <= 2
+    manifest = quantized.manifest
+    assert manifest["model_name"] == "ds_cnn_tiny"
+    assert manifest["config"]["model"]["name"] == "ds_cnn_tiny"
+    assert manifest["data_fingerprint"] == json.loads((out / "config.json").read_text())[
+        "data_fingerprint"]
+    for split in ("validation", "test"):
+        acc = manifest["accuracy"][split]
+        assert acc["clips"] == 12 * 4 and 0 <= acc["int8"] <= 1 and 0 <= acc["float"] <= 1
+    from kws.quantize import sha256_file
+
+    for name, info in manifest["files"].items():
+        assert info["sha256"] == sha256_file(out / name)
+        assert info["bytes"] == (out / name).stat().st_size
+
+
+def test_tiny_model_metadata_round_trip(tiny_run) -> None:
+    from kws.quantize import build_metadata
+    from kws.runtime import KwsModel, read_metadata
+
+    out, *_ = tiny_run
+    meta = read_metadata(out / "model.tflite")
+    expected = build_metadata("ds_cnn_tiny", FrontendConfig(),
+                              data_fingerprint=meta["data_fingerprint"])
+    assert meta == json.loads(json.dumps(expected))
+    model = KwsModel(out / "model.tflite", FrontendConfig())
+    assert model.labels == LABELS
+    assert model.frontend_config == FrontendConfig()
+    assert model.detector_config == DetectorConfig()
+    assert (model.output_scale, model.output_zero_point) == (1 / 256, -128)
+
+
+def test_tiny_model_input_is_the_identity_on_codes(tiny_run) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, *_ = tiny_run
+    interp = Interpreter(model_path=str(out / "model.tflite"))
+    inp = interp.get_input_details()[0]
+    assert inp["dtype"] == np.int8 and inp["quantization"] == (1.0, 0)
+
+
+def test_tiny_model_evaluates_and_tflite_micro_agrees(tiny_run, tmp_path: Path) -> None:
+    from kws.evaluate import evaluate, format_report
+
+    out, data, *_ = tiny_run
+    result = evaluate(out / "model.tflite", "unused", "test", tmp_path, data=data)
+    report = result.report
+    assert report["clips"] == 48 and report["word_clips"] == 44  # 4 silence clips
+    assert report["tflite_micro"]["device_model"] == "model_device.tflite"
+    assert report["tflite_micro"]["differing_outputs_vs_litert_reference"] == 0
+    assert report["tflite_micro"]["tensor_arena_bytes"] > 0
+    assert "float" in report and 0 <= report["float"]["accuracy"] <= 1
+    matrix = np.array(report["confusion_int8"])
+    assert matrix.shape == (12, 12) and matrix.sum() == 48
+    assert np.isclose(np.trace(matrix) / 48, report["int8"]["accuracy"])
+    assert (tmp_path / "confusion_test.png").stat().st_size > 0
+    assert "outputs differ" in format_report(report)
+
+
+def test_training_refuses_to_overwrite_or_resume_with_another_config(tiny_run,
+                                                                   mini_dir: Path) -> None:
+    from kws.train import train
+
+    out, data, *_ = tiny_run
+    with pytest.raises(KwsError, match="already holds a run"):
+        train(CONFIGS / "ds_cnn_tiny.yaml", mini_dir, out, data=data, progress=False)
+    with pytest.raises(KwsError, match="differs from the run's config.json"):
+        train(CONFIGS / "ds_cnn_tiny.yaml", mini_dir, out, resume=True, epochs=5, data=data,
+              progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Resume after SIGKILL
+# --------------------------------------------------------------------------------------------
+
+_RUNNER = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+from kws.train import train
+from tests.model_fakes import SmallData
+
+mode, config, out, mini = sys.argv[1:5]
+data = SmallData(Path(mini), per_class=3)
+
+def hook(epoch):
+    if mode == "kill" and epoch == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+train(config, mini, out, resume=mode == "resume", data=data, progress=False,
+      on_epoch_end=hook)
+"""
+
+
+def _run(mode: str, config: Path, out: Path, mini: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _RUNNER.format(repo=str(REPO)), mode,
+                           str(config), str(out), str(mini)], capture_output=True, text=True)
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
+                                                          mini_dir: Path) -> None:
+    """Uninterrupted (here) vs killed after epoch 2 and resumed (subprocesses): equal bits."""
+    from kws.train import load_checkpoint
+
+    config = yaml.safe_load((CONFIGS / "ds_cnn_tiny.yaml").read_text())
+    # Every source of randomness on: dropout, masks, mixup, speed, warm-up + cosine.
+    config["model"].update(stem_dropout=0.1, head_dropout=0.2)
+    config["train"].update(epochs=4, warmup_epochs=1, schedule="cosine", mixup_alpha=0.3,
+                           time_masks=1, freq_masks=1, speed_perturb=0.1)
+    path = tmp_path / "resume.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    from kws.train import train
+    from tests.model_fakes import SmallData
+
+    train(path, mini_dir, tmp_path / "whole", data=SmallData(mini_dir, per_class=3),
+          progress=False)
+    killed = _run("kill", path, tmp_path / "killed", mini_dir)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    _, state = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
+    assert state["epoch"] == 2
+    assert not (tmp_path / "killed" / "model.keras").exists()
+    resumed = _run("resume", path, tmp_path / "killed", mini_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout and "after epoch 2" in resumed.stdout
+
+    a, state_a = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")
+    b, state_b = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
+    for group in ("model", "opt", "best"):
+        assert len(a[group]) == len(b[group]) > 0
+        for x, y in zip(a[group], b[group], strict=True):
+            np.testing.assert_array_equal(x, y)
+    drop_time = [{k: v for k, v in row.items() if k != "seconds"} for row in state_a["history"]]
+    assert drop_time == [{k: v for k, v in row.items() if k != "seconds"}
+                         for row in state_b["history"]]
+    assert (tmp_path / "killed" / "model.keras").is_file()
