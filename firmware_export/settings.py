@@ -49,8 +49,9 @@ non-MAC operators) run at a different speed per MAC; the rest covers the PDM int
 serial and the copies of the main loop."""
 FRONTEND_FRAME_MS = 2.0
 """Assumed cost of one front-end frame on a 64 MHz Cortex-M4F, in ms (scaled by clock). The
-C front end executes about 38,000 (-O2) to 44,000 (-Os) instructions per frame, counted under
-QEMU with -icount (instructions, not cycles); 2 ms at 64 MHz allows about 3 cycles each."""
+C front end executes about 30,000 (-O2) to 38,000 (-Os, the Arduino default) instructions per
+frame, counted under QEMU with -icount (instructions, not cycles); 2 ms at 64 MHz allows more
+than 3 cycles each."""
 ARENA_MARGIN = 0.25
 """Tensor arena = measured smallest arena x (1 + 25%), rounded up to ARENA_ROUND bytes. The
 measurement uses TFLite Micro's reference kernels on the 64-bit host; on the board the
