@@ -16,6 +16,7 @@ import numpy as np
 
 from kws.config import FrontendConfig
 from kws.errors import AudioError
+from kws.frontend import native
 from kws.frontend.dct import dct_int8
 from kws.frontend.fft import real_fft
 from kws.frontend.framing import frame_audio
@@ -86,16 +87,37 @@ def mfcc(audio: np.ndarray, config: FrontendConfig | None = None) -> np.ndarray:
     return frames_to_features(np.ascontiguousarray(frame_audio(audio, config)), config)
 
 
-def mfcc_batch(audio: np.ndarray, config: FrontendConfig | None = None) -> np.ndarray:
-    """Fixed-point MFCC of many equal-length clips at once (vectorized over all frames).
+def mfcc_batch(audio: np.ndarray, config: FrontendConfig | None = None,
+               backend: str = "auto") -> np.ndarray:
+    """Fixed-point MFCC of many equal-length clips at once.
 
     audio: int16 (clips, n). Returns int8 (clips, config.num_frames(n), num_coeffs).
+    backend: "numpy" (vectorized over all frames), "native" (the board's C front end
+    compiled for this machine, see kws.frontend.native) or "auto" (native when a C compiler
+    is present). Both give the same integers; tests hold them equal on the whole corpus.
     """
     config = config or FrontendConfig()
+    if backend not in ("auto", "numpy", "native"):
+        raise ValueError(f"backend={backend!r} must be 'auto', 'numpy' or 'native'")
     audio = _check_audio(audio)
     if audio.ndim != 2:
         raise AudioError(f"mfcc_batch expects (clips, samples), got shape {audio.shape}")
     frames = frame_audio(audio, config)
     clips, count = frames.shape[:2]
     flat = np.ascontiguousarray(frames).reshape(clips * count, config.window_samples)
-    return frames_to_features(flat, config).reshape(clips, count, config.num_coeffs)
+    if backend == "native" or (backend == "auto" and native.available()):
+        feats = _native_blocks(flat, config)
+    else:
+        feats = frames_to_features(flat, config)
+    return feats.reshape(clips, count, config.num_coeffs)
+
+
+def _native_blocks(frames: np.ndarray, config: FrontendConfig) -> np.ndarray:
+    """The native front end on one thread per CPU (ctypes releases the GIL)."""
+    workers = os.cpu_count() or 1
+    if workers == 1 or frames.shape[0] < 2 * BLOCK_FRAMES:
+        return native.native_frames_to_features(frames, config)
+    parts = np.array_split(frames, workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return np.concatenate(list(pool.map(
+            lambda part: native.native_frames_to_features(part, config), parts)))
