@@ -2,12 +2,14 @@
 
 Run: python tests/golden/make_frontend_golden.py [--data DIR] [--check]
 
-The same file is checked by numpy (tests/test_c_frontend.py regenerates it in memory and compares
-bytes, so it cannot go stale), by the C front end on the host and by the C front end built for a
-Cortex-M4 and run under QEMU (tests/c/golden_check.c). Contents, for the default FrontendConfig:
-three real clips of the mini corpus (the demo "yes", the quietest clip, a clip that reaches
--32768) and edge signals: silence, full-scale DC and square waves, clipping, impulses, one-LSB
-noise, full-scale noise, a chirp, and inputs too short for a frame.
+The frames come from the numpy stages of kws.frontend called one by one (numpy_frames), never
+from another backend. The same file is checked by numpy (tests/test_c_frontend.py regenerates
+it in memory and compares bytes, so it cannot go stale), by the C front end on the host and by
+the C front end built for a Cortex-M4 and run under QEMU (tests/c/golden_check.c). Contents,
+for the default FrontendConfig: three real clips of the mini corpus (the demo "yes", the
+quietest clip, a clip that reaches -32768) and edge signals: silence, full-scale DC and square
+waves, clipping, impulses, one-LSB noise, full-scale noise, a chirp, and inputs too short for
+a frame.
 
 Layout (little-endian, each part padded to 4 bytes; parsed by read_golden and golden_check.c):
 "KWSGOLD1", uint32 version = 1, uint32 tables fingerprint, uint32 num_coeffs,
@@ -22,6 +24,7 @@ import os
 import struct
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,14 @@ from firmware_export.frontend_tables import tables_fingerprint  # noqa: E402
 from kws.audio import read_audio  # noqa: E402
 from kws.config import FrontendConfig  # noqa: E402
 from kws.errors import DataError  # noqa: E402
-from kws.frontend import mfcc  # noqa: E402
+from kws.frontend import build_tables  # noqa: E402
+from kws.frontend.dct import dct_int8  # noqa: E402
+from kws.frontend.fft import real_fft  # noqa: E402
+from kws.frontend.framing import frame_audio  # noqa: E402
+from kws.frontend.log import log_mel  # noqa: E402
+from kws.frontend.mel import mel_energies  # noqa: E402
+from kws.frontend.power import power_spectrum  # noqa: E402
+from kws.frontend.window import window_and_normalize  # noqa: E402
 
 GOLDEN_PATH = Path(__file__).with_name("frontend_golden.bin")
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "speech_commands_mini_v0.02"
@@ -48,6 +58,34 @@ CLIPS = (
 )
 EDGE_SAMPLES = 1600
 """Edge signals are 0.1 s (4 frames) unless their point is their length."""
+
+
+def numpy_frames(frames: np.ndarray, config: FrontendConfig) -> np.ndarray:
+    """int8 (F, num_coeffs) codes of int16 frames (F, window_samples), through the numpy stages
+    of kws.frontend one after the other (never another backend): the reference that every C
+    build is compared with. Blocks of 512 frames run on two threads (numpy releases the GIL)."""
+    t = build_tables(config)
+    out = np.empty((frames.shape[0], config.num_coeffs), dtype=np.int8)
+
+    def block(start: int) -> None:
+        v, shift = window_and_normalize(frames[start:start + 512], t)
+        re, im = real_fft(v, t)
+        acc = mel_energies(power_spectrum(re, im), t)
+        out[start:start + 512] = dct_int8(log_mel(acc, shift, t), t)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(block, range(0, frames.shape[0], 512)))
+    return out
+
+
+def numpy_mfcc(audio: np.ndarray, config: FrontendConfig | None = None) -> np.ndarray:
+    """int8 (frames, num_coeffs) of int16 audio (n,) or (clips, n) -> (clips, frames, coeffs),
+    by :func:`numpy_frames`."""
+    config = config or FrontendConfig()
+    audio = np.asarray(audio, dtype=np.int16)
+    frames = np.ascontiguousarray(frame_audio(audio, config))
+    flat = frames.reshape(-1, config.window_samples)
+    return numpy_frames(flat, config).reshape(*frames.shape[:-1], config.num_coeffs)
 
 
 def edge_signals(n: int = EDGE_SAMPLES) -> list[tuple[str, np.ndarray]]:
@@ -106,7 +144,7 @@ def build_golden(data_dir: Path = DEFAULT_DATA) -> bytes:
     parts = [MAGIC, struct.pack("<4I", VERSION, tables_fingerprint(config), config.num_coeffs,
                                 len(signals))]
     for name, samples in signals:
-        frames = mfcc(samples, config)
+        frames = numpy_mfcc(samples, config)
         parts.append(struct.pack(f"<{NAME_BYTES}s2I", name.encode("ascii"), samples.size,
                                  frames.shape[0]))
         parts.append(_pad(samples.astype("<i2").tobytes()))
