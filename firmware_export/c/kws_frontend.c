@@ -71,33 +71,33 @@ KWS_STATIC_ASSERT(KWS_DCT_HALF_LEN == (KWS_NUM_MEL + 1) / 2, dct_half_len);
  * is one SMMLA ((acc << 32) + a * b, high word: exact, since acc << 32 has no low bits). GCC
  * would emit SMULL (two result registers) plus an ADD for the portable form. */
 #if defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && !defined(KWS_PORTABLE_C)
-static inline int32_t mulh(int32_t a, int32_t b)
+KWS_ALWAYS_INLINE static inline int32_t mulh(int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmul %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 
-static inline int32_t mulh_add(int32_t acc, int32_t a, int32_t b)
+KWS_ALWAYS_INLINE static inline int32_t mulh_add(int32_t acc, int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 #else
-static inline int32_t mulh(int32_t a, int32_t b)
+KWS_ALWAYS_INLINE static inline int32_t mulh(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * b) >> 32);
 }
 
-static inline int32_t mulh_add(int32_t acc, int32_t a, int32_t b)
+KWS_ALWAYS_INLINE static inline int32_t mulh_add(int32_t acc, int32_t a, int32_t b)
 {
     return acc + mulh(a, b);
 }
 #endif
 
 /* Count leading zeros of a non-zero word. */
-static inline unsigned clz32(uint32_t x)
+KWS_ALWAYS_INLINE static inline unsigned clz32(uint32_t x)
 {
 #if defined(__GNUC__) && !defined(KWS_PORTABLE_C)
     return (unsigned)__builtin_clz(x);
@@ -111,7 +111,7 @@ static inline unsigned clz32(uint32_t x)
 #endif
 }
 
-static inline unsigned clz64(uint64_t x)
+KWS_ALWAYS_INLINE static inline unsigned clz64(uint64_t x)
 {
 #if defined(__GNUC__) && !defined(KWS_PORTABLE_C)
     return (unsigned)__builtin_clzll(x);
@@ -124,7 +124,7 @@ static inline unsigned clz64(uint64_t x)
 /* &z[2 * rev(m)]: where complex FFT input m goes, rev being the bit reversal of REV_BITS bits
  * (numpy's tables.bitrev). On ARMv7-M, RBIT puts rev(m) in the top REV_BITS bits, and one shift
  * right by 29 - REV_BITS gives the byte offset rev(m) * 8. */
-static inline int32_t *fft_slot(int32_t *z, uint32_t m)
+KWS_ALWAYS_INLINE static inline int32_t *fft_slot(int32_t *z, uint32_t m)
 {
 #if defined(__GNUC__) && !defined(KWS_PORTABLE_C) && \
     (defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__))
@@ -141,13 +141,13 @@ static inline int32_t *fft_slot(int32_t *z, uint32_t m)
 #endif
 }
 
-static inline uint32_t abs32(int32_t v)  /* |v| for |v| < 2**31 */
+KWS_ALWAYS_INLINE static inline uint32_t abs32(int32_t v)  /* |v| for |v| < 2**31 */
 {
     return (uint32_t)(v < 0 ? -v : v);
 }
 
 /* Q15 window value w[n] from the half table: w[n] = w[N - n] above N / 2. */
-static inline int32_t window_at(uint32_t n)
+KWS_ALWAYS_INLINE static inline int32_t window_at(uint32_t n)
 {
     return n < KWS_WINDOW_HALF_LEN ? kws_window_half[n] : kws_window_half[KWS_WINDOW_SAMPLES - n];
 }
@@ -161,19 +161,19 @@ static inline int32_t window_at(uint32_t n)
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && !defined(KWS_PORTABLE_C) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define KWS_PAIR_LOADS 1
-static inline int32_t load_pair(const int16_t *p)
+KWS_ALWAYS_INLINE static inline int32_t load_pair(const int16_t *p)
 {
     int32_t v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline int32_t lo16(int32_t v)
+KWS_ALWAYS_INLINE static inline int32_t lo16(int32_t v)
 {
     return (int16_t)v;
 }
 
-static inline int32_t hi16(int32_t v)
+KWS_ALWAYS_INLINE static inline int32_t hi16(int32_t v)
 {
     return v >> 16;
 }
@@ -310,7 +310,7 @@ KWS_NOINLINE static void fft_first_two_stages(int32_t *z, unsigned shift)
 }
 
 /* One halving butterfly (fft.py): t = W b / 2 with W = c - i s, a' = a/2 + t, b' = a/2 - t. */
-static inline void butterfly(int32_t *a, int32_t *b, int32_t c, int32_t s)
+KWS_ALWAYS_INLINE static inline void butterfly(int32_t *a, int32_t *b, int32_t c, int32_t s)
 {
     const int32_t br = b[0], bi = b[1];
     const int32_t tr = mulh_add(mulh(br, c), bi, s);
@@ -402,7 +402,7 @@ KWS_NOINLINE static void fft_stages(int32_t *z)
 
 /* Bin k of the real FFT from Z[k] = (ar, ai), Z[(HALF - k) % HALF] = (br, bi) and the twiddle
  * W_N^k = (c, s); returns its power re^2 + im^2 (< 2**61) shifted right by KWS_MEL_INPUT_SHIFT. */
-static inline uint64_t split_power(int32_t ar, int32_t ai, int32_t br, int32_t bi, int32_t c,
+KWS_ALWAYS_INLINE static inline uint64_t split_power(int32_t ar, int32_t ai, int32_t br, int32_t bi, int32_t c,
                                    int32_t s)
 {
     const int32_t zk_re = ar >> 1, zk_im = ai >> 1;
@@ -417,7 +417,7 @@ static inline uint64_t split_power(int32_t ar, int32_t ai, int32_t br, int32_t b
 }
 
 /* Store a uint64 in two consecutive words of the work buffer (low word first). */
-static inline void put64(uint32_t *w, uint64_t v)
+KWS_ALWAYS_INLINE static inline void put64(uint32_t *w, uint64_t v)
 {
     w[0] = (uint32_t)v;
     w[1] = (uint32_t)(v >> 32);
@@ -456,7 +456,7 @@ KWS_NOINLINE static void real_split_power(int32_t *z)
 
 /* Q16 log2 of y >= 1 (log.py's log2_q16): n = bit_length(y) - 1, f = the 16 bits below the
  * leading one, log2(1 + f) by linear interpolation in the 65-entry Q16 table. */
-static inline int32_t log2_q16(uint64_t y)
+KWS_ALWAYS_INLINE static inline int32_t log2_q16(uint64_t y)
 {
     const unsigned lz = clz64(y);
     const int32_t n = 63 - (int32_t)lz;
