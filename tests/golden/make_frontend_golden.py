@@ -23,7 +23,6 @@ import argparse
 import os
 import struct
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -187,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         same = GOLDEN_PATH.is_file() and GOLDEN_PATH.read_bytes() == blob
         print(f"{GOLDEN_PATH}: {'up to date' if same else 'STALE'}")
         return 0 if same else 1
-    fd, tmp = tempfile.mkstemp(dir=GOLDEN_PATH.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(blob)
+    tmp = GOLDEN_PATH.with_name(f".{GOLDEN_PATH.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(blob)          # then an atomic rename over the old file
     os.replace(tmp, GOLDEN_PATH)
     vectors = read_golden(blob)
     print(f"wrote {GOLDEN_PATH} ({len(blob)} bytes, {len(vectors)} vectors, "
