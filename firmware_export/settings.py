@@ -49,7 +49,7 @@ non-MAC operators) run at a different speed per MAC; the rest covers the PDM int
 serial and the copies of the main loop."""
 FRONTEND_FRAME_MS = 2.0
 """Assumed cost of one front-end frame on a 64 MHz Cortex-M4F, in ms (scaled by clock). The
-C front end executes about 30,000 (-O2) to 38,000 (-Os, the Arduino default) instructions per
+C front end executes about 30,000 (-O2) to 33,000 (-Os, the Arduino default) instructions per
 frame, counted under QEMU with -icount (instructions, not cycles); 2 ms at 64 MHz allows more
 than 3 cycles each."""
 ARENA_MARGIN = 0.25
