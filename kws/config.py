@@ -336,6 +336,10 @@ class TrainConfig:
     speed_perturb: float = 0.0
     """Largest relative speed change of training audio (0.1: factor in [0.9, 1.1]; 0 = off),
     applied around the clip centre before kws.data's shift/gain/noise augmentation."""
+    teachers: tuple[str, ...] = ()
+    """Run folders whose float models (model.keras, averaged) teach: knowledge distillation."""
+    distill_weight: float = 0.0
+    """Share of the teachers' probabilities in the training target (0 = labels only)."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without a better validation accuracy (0 = never stop)."""
     train_splits: tuple[str, ...] = ("train",)
@@ -375,6 +379,11 @@ class TrainConfig:
                                                                   (int, float)) \
                 or not 0 <= self.speed_perturb < 0.5:
             raise ConfigError(f"speed_perturb={self.speed_perturb!r} must be in [0, 0.5)")
+        if not 0 <= self.distill_weight <= 1 or isinstance(self.distill_weight, bool):
+            raise ConfigError(f"distill_weight={self.distill_weight!r} must be in [0, 1]")
+        if bool(self.teachers) != (self.distill_weight > 0):
+            raise ConfigError(f"teachers={list(self.teachers)} and distill_weight="
+                              f"{self.distill_weight} go together (both set or neither)")
         if self.train_splits not in (("train",), ("train", "validation")):
             raise ConfigError(f"train_splits={list(self.train_splits)} must be [train] or "
                               "[train, validation]")

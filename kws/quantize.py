@@ -128,6 +128,31 @@ def representative_rows(features: np.ndarray) -> list[np.ndarray]:
 # Conversion (TensorFlow)
 # --------------------------------------------------------------------------------------------
 
+LOGIT_MARGIN = 1e-3
+"""Added to the logit shift so that float rounding cannot leave the smallest calibration
+logit just below zero."""
+
+
+def shift_logits_to_nonnegative(float_model: Any, rows: list[np.ndarray]) -> float:
+    """Add one constant to every classifier bias so the smallest calibration logit is 0.
+
+    Softmax does not change (it is invariant to a common shift), but the int8 logits then
+    have zero point -128 and every negative accumulator saturates to -128 in any runtime.
+    Without it, LiteRT's optimized kernels and TFLite Micro round negative near-tie logits
+    differently (one code apart in a few percent of windows). Returns the shift (logits).
+    """
+    import keras
+
+    classifier = float_model.get_layer("classifier")
+    logits = keras.Model(float_model.input, classifier.output)
+    batch = np.concatenate(rows)
+    lowest = float(np.min(logits.predict(batch, batch_size=256, verbose=0)))
+    shift = max(0.0, -lowest) + LOGIT_MARGIN
+    kernel, bias = classifier.get_weights()
+    classifier.set_weights([kernel, (bias + shift).astype(bias.dtype)])
+    return shift
+
+
 def convert_int8(float_model: Any, rows: list[np.ndarray]) -> bytes:
     """Full-int8 .tflite bytes of a batch-1 Keras model, calibrated on ``rows``.
 
@@ -374,7 +399,9 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
 
     cal_paths = read_calibration_list(calibration_list)
     cal = calibration_features(data_dir, cal_paths, config.frontend)
-    tflite = convert_int8(batch1, representative_rows(cal))
+    rows = representative_rows(cal)
+    logit_shift = shift_logits_to_nonnegative(batch1, rows)
+    tflite = convert_int8(batch1, rows)
     metadata = build_metadata(config.model.name, config.frontend,
                               data_fingerprint=raw.get("data_fingerprint"))
     full = add_metadata(tflite, metadata)
@@ -402,7 +429,8 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
         "config": config.to_dict(),
         "data_fingerprint": raw.get("data_fingerprint"),
         "calibration": {"list": Path(calibration_list).name, "clips": len(cal_paths),
-                        "sha256": sha256_file(Path(calibration_list))},
+                        "sha256": sha256_file(Path(calibration_list)),
+                        "logit_shift": round(logit_shift, 6)},
         "accuracy": results,
         "tensor_arena_bytes": smallest_arena_size(device),
         "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}

@@ -7,15 +7,16 @@ computes the same scores and measures the tensor arena.
 
 Public API
 ----------
-``KwsModel(source, frontend=None, kernels="reference")``
+``KwsModel(source, frontend=None, kernels="optimized")``
     Load a .tflite (path or bytes) with LiteRT, delegates off, and validate its metadata.
     ``frontend``: the FrontendConfig the caller will compute features with; if it differs
     from the model's, ModelError names the first differing field.
-    ``kernels``: "reference" (``OpResolverType.BUILTIN_REF``, ~2.6 ms per DS-CNN-S window)
-    gives the board's scores bit for bit; "optimized"
-    (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``, ~0.3 ms) rounds the classifier's
-    negative near-tie logits differently (LiteRT's optimized GEMM rounds once, TFLite Micro
-    twice), so a score differs by one code in ~1-2 % of windows.
+    ``kernels``: "optimized" (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``, ~0.3 ms
+    per DS-CNN-S window) or "reference" (``OpResolverType.BUILTIN_REF``, ~3 ms). Both give
+    TFLite Micro's scores bit for bit on models from ``kws quantize`` (which shifts the
+    logits so that none is negative: LiteRT's optimized GEMM and TFLite Micro round negative
+    near-tie values differently). XNNPACK (LiteRT's default delegate) is never used: it
+    differs from the board in most windows.
     Attributes:
       ``labels``           tuple[str, ...], 12 labels in output order (kws.labels.LABELS)
       ``frontend_config``  FrontendConfig the model was trained on
@@ -28,7 +29,7 @@ Public API
       ``predict(features)``  int8 (N, frames, coeffs) or (frames, coeffs) front-end codes
                              -> int8 (N, 12) scores; probability = (score + 128) / 256
       ``probabilities(features)``  the same as float32 in [0, 1)
-``KwsModel.default(frontend=None, kernels="reference")``: the shipped model,
+``KwsModel.default(frontend=None, kernels="optimized")``: the shipped model,
     kws/assets/default_model.tflite.
 ``read_metadata(source) -> dict``: the validated kws metadata of a .tflite (pure Python).
 ``read_tflite_metadata(data) -> dict[str, bytes]``: every metadata entry of a .tflite.
@@ -70,7 +71,7 @@ DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.tflite"
 """The shipped model that ``kws listen`` / ``kws detect`` use when none is given."""
 TFLITE_IDENTIFIER = b"TFL3"
 """File identifier of TFLite flatbuffers (bytes 4..8)."""
-KERNELS = ("reference", "optimized")
+KERNELS = ("optimized", "reference")
 """LiteRT kernel sets KwsModel offers (see the module docstring); both without delegates."""
 
 
@@ -264,7 +265,7 @@ class KwsModel:
     """An int8 keyword model with its metadata, run by LiteRT (see the module docstring)."""
 
     def __init__(self, source: str | Path | bytes, frontend: FrontendConfig | None = None,
-                 kernels: str = "reference", num_threads: int = 1) -> None:
+                 kernels: str = "optimized", num_threads: int = 1) -> None:
         if kernels not in KERNELS:
             raise ModelError(f"kernels={kernels!r} must be one of {', '.join(KERNELS)}")
         data, self.source = _load_bytes(source)
@@ -314,7 +315,7 @@ class KwsModel:
 
     @classmethod
     def default(cls, frontend: FrontendConfig | None = None,
-                kernels: str = "reference") -> KwsModel:
+                kernels: str = "optimized") -> KwsModel:
         """The shipped default model (kws/assets/default_model.tflite)."""
         return cls(DEFAULT_MODEL, frontend, kernels)
 

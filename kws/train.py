@@ -489,6 +489,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
         _log(f"resuming {out} after epoch {start} (best validation accuracy "
              f"{best_acc:.4f} at epoch {best_epoch})")
 
+    teachers = [load_float_model(Path(run) / "model.keras") for run in train_cfg.teachers]
     features = EpochFeatures(data, train_set, config.frontend, train_cfg.seed,
                              train_cfg.speed_perturb, Path(cache_dir) if cache_dir else None)
     verbose = (1 if sys.stdout.isatty() else 0) if progress is None else int(progress)
@@ -508,6 +509,10 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
             order = rng.permutation(len(feats))
             x = _as_model_input(feats[order])
             y = _one_hot(train_set.labels[order], num_classes, train_cfg.label_smoothing)
+            if teachers:
+                taught = np.mean([t.predict(x, batch_size=512, verbose=0) for t in teachers],
+                                 axis=0)
+                y = (1 - train_cfg.distill_weight) * y + train_cfg.distill_weight * taught
             x, y = mixup(x, y, train_cfg, rng)
             lr = learning_rate(train_cfg, epoch)
             optimizer.learning_rate.assign(lr)

@@ -1,5 +1,5 @@
 """A few clips per class of the mini corpus as kws.train TrainingData (kws.data splits and
-augmentation), for fast training tests."""
+augmentation), for fast training tests: only the picked clips are read."""
 
 from __future__ import annotations
 
@@ -8,35 +8,43 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.data import DataConfig
-from kws.train import ClipSet, SpeechCommandsData
+from kws.data import Augmenter, DataConfig, index_dataset, load_noise
+from kws.data.clips import read_clips
+from kws.data.index import BACKGROUND_NOISE_DIR
+from kws.train import ClipSet
 
 
 class SmallData:
     """The first ``per_class`` clips of every class of each split (train/validation/test)."""
 
     def __init__(self, mini: Path, per_class: int = 6) -> None:
-        self.full = SpeechCommandsData(mini, DataConfig())
+        config = DataConfig()
+        self.index = index_dataset(mini, config)
+        self.augmenter = Augmenter(config, load_noise(self.index, "train"))
         self.per_class = per_class
-        self._picked: dict[str, np.ndarray] = {}
+        self._sets: dict[str, tuple[ClipSet, np.ndarray]] = {}
 
-    def _pick(self, split: str) -> np.ndarray:
-        if split not in self._picked:
-            labels = self.full.clips(split).labels
-            rows = [np.flatnonzero(labels == c)[:self.per_class] for c in np.unique(labels)]
-            self._picked[split] = np.sort(np.concatenate(rows))
-        return self._picked[split]
+    def _load(self, split: str) -> tuple[ClipSet, np.ndarray]:
+        if split not in self._sets:
+            labels = self.index.labels(split)
+            rows = np.sort(np.concatenate([np.flatnonzero(labels == c)[:self.per_class]
+                                           for c in np.unique(labels)]))
+            clips = [self.index.split(split)[i] for i in rows]
+            audio, errors = read_clips(clips)
+            assert not errors, errors
+            words = np.array([c.path.parent.name != BACKGROUND_NOISE_DIR for c in clips])
+            self._sets[split] = (ClipSet(audio, labels[rows]), words)
+        return self._sets[split]
 
     def clips(self, split: str) -> ClipSet:
-        full, rows = self.full.clips(split), self._pick(split)
-        return ClipSet(full.audio[rows], full.labels[rows])
+        return self._load(split)[0]
 
     def word_clip_mask(self, split: str) -> np.ndarray:
-        return self.full.word_clip_mask(split)[self._pick(split)]
+        return self._load(split)[1]
 
     def augment(self, audio: np.ndarray, labels: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
-        return self.full.augment(audio, labels, rng)
+        return self.augmenter.augment(audio, rng)
 
     @property
     def fingerprint(self) -> str:

@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning",  # Keras' np.array(copy=False) under numpy 2
+    "ignore:Statistics for quantized inputs were expected:UserWarning")  # TFLite converter
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,6 +161,7 @@ def test_tiny_model_evaluates_and_tflite_micro_agrees(tiny_run, tmp_path: Path) 
     assert report["clips"] == 48 and report["word_clips"] == 44  # 4 silence clips
     assert report["tflite_micro"]["device_model"] == "model_device.tflite"
     assert report["tflite_micro"]["differing_outputs_vs_litert_reference"] == 0
+    assert report["tflite_micro"]["differing_outputs_vs_litert_optimized"] == 0
     assert report["tflite_micro"]["tensor_arena_bytes"] > 0
     assert "float" in report and 0 <= report["float"]["accuracy"] <= 1
     matrix = np.array(report["confusion_int8"])
