@@ -336,6 +336,10 @@ class TrainConfig:
     speed_perturb: float = 0.0
     """Largest relative speed change of training audio (0.1: factor in [0.9, 1.1]; 0 = off),
     applied around the clip centre before kws.data's shift/gain/noise augmentation."""
+    weight_averaging: float = 0.0
+    """Momentum of an exponential moving average of the weights, updated after each epoch
+    (0 = off; 0.9 averages roughly the last 10 epochs); validation and the kept model use
+    the average."""
     teachers: tuple[str, ...] = ()
     """Run folders whose float models (model.keras, averaged) teach: knowledge distillation."""
     distill_weight: float = 0.0
@@ -379,6 +383,9 @@ class TrainConfig:
                                                                   (int, float)) \
                 or not 0 <= self.speed_perturb < 0.5:
             raise ConfigError(f"speed_perturb={self.speed_perturb!r} must be in [0, 0.5)")
+        if isinstance(self.weight_averaging, bool) or not isinstance(
+                self.weight_averaging, (int, float)) or not 0 <= self.weight_averaging < 1:
+            raise ConfigError(f"weight_averaging={self.weight_averaging!r} must be in [0, 1)")
         if not 0 <= self.distill_weight <= 1 or isinstance(self.distill_weight, bool):
             raise ConfigError(f"distill_weight={self.distill_weight!r} must be in [0, 1]")
         if bool(self.teachers) != (self.distill_weight > 0):

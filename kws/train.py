@@ -360,11 +360,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def save_checkpoint(path: Path, model_vars: list[np.ndarray], opt_vars: list[np.ndarray],
-                    best_vars: list[np.ndarray], state: dict[str, Any]) -> None:
+                    best_vars: list[np.ndarray], state: dict[str, Any],
+                    ema_vars: list[np.ndarray] | None = None) -> None:
     """One .npz with everything a resume needs, written atomically."""
     arrays: dict[str, np.ndarray] = {"state": np.frombuffer(json.dumps(state).encode(),
                                                             dtype=np.uint8)}
-    for prefix, values in (("model", model_vars), ("opt", opt_vars), ("best", best_vars)):
+    for prefix, values in (("model", model_vars), ("opt", opt_vars), ("best", best_vars),
+                           ("ema", ema_vars or [])):
         for i, value in enumerate(values):
             arrays[f"{prefix}_{i:04d}"] = np.asarray(value)
     buf = io.BytesIO()
@@ -373,11 +375,13 @@ def save_checkpoint(path: Path, model_vars: list[np.ndarray], opt_vars: list[np.
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
-    """(arrays by prefix 'model'/'opt'/'best', state) of a checkpoint; KwsError if unreadable."""
+    """(arrays by prefix 'model'/'opt'/'best'/'ema', state) of a checkpoint; KwsError if
+    unreadable."""
     try:
         with np.load(path) as npz:
             state = json.loads(npz["state"].tobytes().decode())
-            groups: dict[str, list[np.ndarray]] = {"model": [], "opt": [], "best": []}
+            groups: dict[str, list[np.ndarray]] = {"model": [], "opt": [], "best": [],
+                                                   "ema": []}
             for name in sorted(n for n in npz.files if n != "state"):
                 groups[name.split("_")[0]].append(npz[name])
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
@@ -391,6 +395,21 @@ def load_checkpoint(path: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, 
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
+
+def _update_average(average: list[np.ndarray] | None, current: list[np.ndarray],
+                    momentum: float) -> list[np.ndarray]:
+    """Exponential moving average of float variables (others, e.g. seed states, follow the
+    current value); the first call starts the average at ``current``."""
+    if average is None:
+        return [v.copy() for v in current]
+    return [(momentum * a + (1 - momentum) * c).astype(c.dtype) if c.dtype.kind == "f"
+            else c.copy() for a, c in zip(average, current, strict=True)]
+
+
+def _assign(model: Any, values: list[np.ndarray]) -> None:
+    for var, value in zip(model.variables, values, strict=True):
+        var.assign(value)
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -474,6 +493,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     history: list[dict[str, float]] = []
     best_acc, best_epoch, wait, start = -1.0, 0, 0, 0
     best_vars = [v.numpy() for v in model.variables]
+    ema_vars: list[np.ndarray] | None = None
     if resume:
         groups, state = load_checkpoint(ckpt_path)
         if len(groups["model"]) != len(model.variables) or \
@@ -484,6 +504,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
         for var, value in zip(optimizer.variables, groups["opt"], strict=True):
             var.assign(value)
         best_vars = groups["best"]
+        ema_vars = groups["ema"] or None
         history, start = state["history"], state["epoch"]
         best_acc, best_epoch, wait = state["best_acc"], state["best_epoch"], state["wait"]
         _log(f"resuming {out} after epoch {start} (best validation accuracy "
@@ -520,6 +541,10 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                 _log(f"epoch {epoch + 1}/{train_cfg.epochs}")
             fit = model.fit(x, y, batch_size=train_cfg.batch_size, epochs=1, shuffle=False,
                             verbose=verbose)
+            current = [v.numpy() for v in model.variables]
+            if train_cfg.weight_averaging:
+                ema_vars = _update_average(ema_vars, current, train_cfg.weight_averaging)
+                _assign(model, ema_vars)
             probs = model.predict(val_x, batch_size=512, verbose=0)
             val_acc = float(np.mean(np.argmax(probs, 1) == val_set.labels))
             val_loss = float(np.mean(-np.log(np.maximum(
@@ -531,13 +556,14 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
             history.append(row)
             if val_acc > best_acc or train_cfg.keep == "last":
                 best_acc, best_epoch, wait = val_acc, epoch + 1, 0
-                best_vars = [v.numpy() for v in model.variables]
+                best_vars = [v.numpy() for v in model.variables]  # (averaged) weights
             else:
                 wait += 1
+            _assign(model, current)
             state = {"version": CHECKPOINT_VERSION, "epoch": epoch + 1, "history": history,
                      "best_acc": best_acc, "best_epoch": best_epoch, "wait": wait}
-            save_checkpoint(ckpt_path, [v.numpy() for v in model.variables],
-                            [v.numpy() for v in optimizer.variables], best_vars, state)
+            save_checkpoint(ckpt_path, current, [v.numpy() for v in optimizer.variables],
+                            best_vars, state, ema_vars)
             _log(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {row['loss']:.4f} "
                  f"acc {row['accuracy']:.4f} val_loss {val_loss:.4f} val_acc {val_acc:.4f} "
                  f"lr {lr:.2e} ({row['seconds']:.1f} s)")

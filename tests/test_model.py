@@ -218,10 +218,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
     from kws.train import load_checkpoint
 
     config = yaml.safe_load((CONFIGS / "ds_cnn_tiny.yaml").read_text())
-    # Every source of randomness on: dropout, masks, mixup, speed, warm-up + cosine.
+    # Every source of randomness and state on: dropout, masks, mixup, speed, warm-up +
+    # cosine, weight averaging.
     config["model"].update(stem_dropout=0.1, head_dropout=0.2)
     config["train"].update(epochs=4, warmup_epochs=1, schedule="cosine", mixup_alpha=0.3,
-                           time_masks=1, freq_masks=1, speed_perturb=0.1)
+                           time_masks=1, freq_masks=1, speed_perturb=0.1,
+                           weight_averaging=0.5)
     path = tmp_path / "resume.yaml"
     path.write_text(yaml.safe_dump(config))
 
@@ -241,7 +243,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
 
     a, state_a = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")
     b, state_b = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
-    for group in ("model", "opt", "best"):
+    for group in ("model", "opt", "best", "ema"):
         assert len(a[group]) == len(b[group]) > 0
         for x, y in zip(a[group], b[group], strict=True):
             np.testing.assert_array_equal(x, y)
