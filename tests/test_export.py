@@ -555,15 +555,21 @@ def test_device_detector_keeps_min_count_results_in_the_window() -> None:
     base = DetectorConfig(hop_frames=2, average_window_ms=800, min_count=3, threshold=210,
                           keyword_thresholds={"yes": 180}, suppression_ms=1500)
     same = device_detector_config(base, 2, fe)          # 40 ms: 20 results fit, unchanged
-    assert (same.average_window_ms, same.min_count) == (800, 3)
-    slow = device_detector_config(base, 31, fe)         # 620 ms: 2 fit -> min count 2
-    assert (slow.hop_frames, slow.average_window_ms, slow.min_count) == (31, 800, 2)
-    slower = device_detector_config(base, 45, fe)       # 900 ms: 1 fits -> window for 2
-    assert slower.min_count == 2 and slower.average_window_ms == 920
-    assert results_in_window(slower.average_window_ms, 900) == 2
-    for cfg in (same, slow, slower):
+    assert (same.hop_frames, same.average_window_ms, same.min_count) == (2, 800, 3)
+    fits = device_detector_config(base, 13, fe)         # 260 ms: 3 results still fit
+    assert (fits.hop_frames, fits.average_window_ms, fits.min_count) == (13, 800, 3)
+    slow = device_detector_config(base, 31, fe)         # 620 ms: only 2 fit -> no averaging
+    assert (slow.hop_frames, slow.average_window_ms, slow.min_count) == (31, 620, 1)
+    assert results_in_window(slow.average_window_ms, 620) == 1
+    for cfg in (same, fits, slow):
+        assert results_in_window(cfg.average_window_ms, cfg.hop_frames * 20) >= cfg.min_count
         assert (cfg.threshold, cfg.keyword_thresholds, cfg.suppression_ms) == \
             (210, {"yes": 180}, 1500)
+    # at the board's hop the Python detector with this config decides on each result alone
+    det = Detector(slow, ("yes", "no", "_silence_"))
+    assert det.update(np.array([100, -128, -128], dtype=np.int8), 0).score == 228
+    assert det.update(np.array([-128, -128, 127], dtype=np.int8), 620) is None
+    assert det.update(np.array([-128, 100, -128], dtype=np.int8), 2500).label == "no"
 
 
 def test_budget_is_printed_against_the_nano(sketch) -> None:
