@@ -241,12 +241,14 @@ def save_det_png(path: str | Path, points: Sequence[SweepPoint], title: str,
                  default_threshold: int | None = None) -> None:
     """Draw the DET trade-off: false-reject rate (%) against false accepts per hour.
 
-    One thin line per keyword, a thick line for all keywords (FA/hour summed, FRR averaged);
-    the default threshold is marked. Written atomically (temp file, then rename).
+    One thin line per keyword, a thick line for all keywords (FA/hour summed, FRR averaged),
+    a dashed one for the mean keyword (FA/hour divided by the number of keywords), the goal
+    region shaded and the default threshold marked. Written atomically (temp, then rename).
     """
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patches
     import matplotlib.pyplot as plt
 
     path = Path(path)
@@ -256,13 +258,20 @@ def save_det_png(path: str | Path, points: Sequence[SweepPoint], title: str,
         ax.plot([p.metrics.fa_per_hour(label) for p in points],
                 [100 * p.metrics.keywords[label].false_reject_rate for p in points],
                 lw=0.8, alpha=0.5, label=label)
+    n = max(1, len(labels))
     ax.plot([p.metrics.fa_per_hour() for p in points],
             [100 * p.metrics.mean_frr for p in points], color="black", lw=2.2,
             label="all keywords (FA/h summed, FRR mean)")
+    ax.plot([p.metrics.fa_per_hour() / n for p in points],
+            [100 * p.metrics.mean_frr for p in points], color="black", lw=1.5, ls="--",
+            label="mean keyword (FA/h / keywords, FRR mean)")
+    ax.add_patch(matplotlib.patches.Rectangle((0, 0), 1, 10, color="green", alpha=0.15,
+                                              label="goal: <= 1 FA/h, FRR < 10%"))
     for p in points:
         if p.threshold == default_threshold:
-            ax.plot([p.metrics.fa_per_hour()], [100 * p.metrics.mean_frr], "o", color="red",
-                    ms=8, label=f"default threshold {p.threshold}")
+            ax.plot([p.metrics.fa_per_hour(), p.metrics.fa_per_hour() / n],
+                    [100 * p.metrics.mean_frr] * 2, "o", color="red", ms=7,
+                    label=f"default threshold {p.threshold}")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("false accepts per hour")
     ax.set_ylabel("false-reject rate (%)")
