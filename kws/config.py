@@ -336,6 +336,11 @@ class TrainConfig:
     speed_perturb: float = 0.0
     """Largest relative speed change of training audio (0.1: factor in [0.9, 1.1]; 0 = off),
     applied around the clip centre before kws.data's shift/gain/noise augmentation."""
+    eq_db: float = 0.0
+    """Random equalizer on training audio: a gain curve through random values in
+    [-eq_db, +eq_db] dB at 125, 250, 500 Hz ... 8 kHz (other microphones; 0 = off)."""
+    reverb_prob: float = 0.0
+    """Share of training clips convolved with a synthetic room response (RT60 0.1-0.6 s)."""
     weight_averaging: float = 0.0
     """Momentum of an exponential moving average of the weights, updated after each epoch
     (0 = off; 0.9 averages roughly the last 10 epochs); validation and the kept model use
@@ -383,6 +388,12 @@ class TrainConfig:
                                                                   (int, float)) \
                 or not 0 <= self.speed_perturb < 0.5:
             raise ConfigError(f"speed_perturb={self.speed_perturb!r} must be in [0, 0.5)")
+        if isinstance(self.eq_db, bool) or not isinstance(self.eq_db, (int, float)) \
+                or not 0 <= self.eq_db <= 20:
+            raise ConfigError(f"eq_db={self.eq_db!r} must be in [0, 20]")
+        if isinstance(self.reverb_prob, bool) or not isinstance(self.reverb_prob, (int, float)) \
+                or not 0 <= self.reverb_prob <= 1:
+            raise ConfigError(f"reverb_prob={self.reverb_prob!r} must be in [0, 1]")
         if isinstance(self.weight_averaging, bool) or not isinstance(
                 self.weight_averaging, (int, float)) or not 0 <= self.weight_averaging < 1:
             raise ConfigError(f"weight_averaging={self.weight_averaging!r} must be in [0, 1)")

@@ -257,6 +257,64 @@ def speed_perturb(audio: np.ndarray, max_change: float,
     return out
 
 
+EQ_ANCHORS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+"""Frequencies of the random equalizer's gain points (log-spaced, one per octave)."""
+REVERB_RT60_S = (0.1, 0.6)
+"""Range of the synthetic rooms' reverberation time (60 dB decay), in seconds."""
+
+
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(audio), -32768, 32767).astype(np.int16)
+
+
+def random_eq(audio: np.ndarray, max_db: float, rng: np.random.Generator,
+              rate_hz: int = 16000) -> np.ndarray:
+    """A different microphone per clip: int16 (n, samples) -> int16, each clip filtered with
+    a smooth gain curve (linear in log frequency) through random gains in [-max_db, max_db]
+    dB at EQ_ANCHORS_HZ. 0 dB everywhere leaves the audio unchanged."""
+    if max_db <= 0:
+        return audio
+    n = audio.shape[1]
+    log_f = np.log2(np.maximum(np.fft.rfftfreq(n, 1 / rate_hz), EQ_ANCHORS_HZ[0]))
+    anchors = np.log2(EQ_ANCHORS_HZ)
+    # Linear interpolation as a matrix: curve_db = gains_db @ weights, (bins, anchors) weights.
+    weights = np.stack([np.interp(log_f, anchors, np.eye(len(anchors))[k])
+                        for k in range(len(anchors))], axis=1)
+    gains_db = rng.uniform(-max_db, max_db, (len(audio), len(anchors)))
+    out = np.empty_like(audio)
+    for start in range(0, len(audio), 256):
+        block = slice(start, start + 256)
+        gain = 10 ** ((gains_db[block] @ weights.T) / 20)
+        spectrum = np.fft.rfft(audio[block].astype(np.float32), axis=1) * gain
+        out[block] = _to_int16(np.fft.irfft(spectrum, n=n, axis=1))
+    return out
+
+
+def random_reverb(audio: np.ndarray, prob: float, rng: np.random.Generator,
+                  rate_hz: int = 16000) -> np.ndarray:
+    """A room for some clips: with probability ``prob`` a clip (int16 (n, samples)) is
+    convolved with direct sound + exponentially decaying noise (RT60 in REVERB_RT60_S, the
+    reverberant part's energy 0.1-1 times the direct sound's), energy kept; int16 out."""
+    out = audio.copy()
+    if prob <= 0:
+        return out
+    n = audio.shape[1]
+    chosen = np.flatnonzero(rng.random(len(audio)) < prob)
+    for i in chosen:
+        rt60 = rng.uniform(*REVERB_RT60_S)
+        length = int(rt60 * rate_hz)
+        t = np.arange(1, length + 1) / rate_hz
+        tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60)
+        tail *= np.sqrt(rng.uniform(0.1, 1.0) / np.sum(tail ** 2))
+        response = np.concatenate([[1.0], tail])
+        size = 1 << int(np.ceil(np.log2(n + length + 1)))
+        wet = np.fft.irfft(np.fft.rfft(audio[i].astype(np.float64), size)
+                           * np.fft.rfft(response, size), size)[:n]
+        wet *= np.sqrt(np.sum(audio[i].astype(np.float64) ** 2) / max(np.sum(wet ** 2), 1e-9))
+        out[i] = _to_int16(wet)
+    return out
+
+
 def mixup(x: np.ndarray, y: np.ndarray, train: TrainConfig, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray]:
     """Mixup within each batch: x float32 (n, ...), y float32 one-hot (n, classes)."""
@@ -284,11 +342,12 @@ class EpochFeatures:
     """
 
     def __init__(self, data: TrainingData, train_set: ClipSet, frontend: FrontendConfig,
-                 seed: int, speed: float = 0.0, cache_dir: Path | None = None) -> None:
-        self.data, self.train_set, self.frontend, self.seed = data, train_set, frontend, seed
-        self.speed = speed
-        key = json.dumps([data.fingerprint, to_dict(frontend), seed, speed,
-                          len(train_set.labels)], sort_keys=True)
+                 train: TrainConfig, cache_dir: Path | None = None) -> None:
+        self.data, self.train_set, self.frontend, self.train = data, train_set, frontend, train
+        self.seed = train.seed
+        audio_settings = [train.speed_perturb, train.eq_db, train.reverb_prob]
+        key = json.dumps([data.fingerprint, to_dict(frontend), self.seed, len(train_set.labels),
+                          *(audio_settings if any(audio_settings) else [])], sort_keys=True)
         self.cache_dir = (cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
                           if cache_dir else None)
         self._pool = ThreadPoolExecutor(max_workers=1)
@@ -301,7 +360,12 @@ class EpochFeatures:
                 return np.load(path)
             except (OSError, ValueError):
                 pass  # a damaged cache file is recomputed
-        audio = speed_perturb(self.train_set.audio, self.speed, epoch_rng(self.seed, epoch, 2))
+        rate = self.frontend.sample_rate_hz
+        audio = speed_perturb(self.train_set.audio, self.train.speed_perturb,
+                              epoch_rng(self.seed, epoch, 2))
+        audio = random_eq(audio, self.train.eq_db, epoch_rng(self.seed, epoch, 3), rate)
+        audio = random_reverb(audio, self.train.reverb_prob, epoch_rng(self.seed, epoch, 4),
+                              rate)
         audio = self.data.augment(audio, self.train_set.labels, epoch_rng(self.seed, epoch, 0))
         features = mfcc_batch(audio, self.frontend)
         if path is not None:
@@ -511,8 +575,8 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
              f"{best_acc:.4f} at epoch {best_epoch})")
 
     teachers = [load_float_model(Path(run) / "model.keras") for run in train_cfg.teachers]
-    features = EpochFeatures(data, train_set, config.frontend, train_cfg.seed,
-                             train_cfg.speed_perturb, Path(cache_dir) if cache_dir else None)
+    features = EpochFeatures(data, train_set, config.frontend, train_cfg,
+                             Path(cache_dir) if cache_dir else None)
     verbose = (1 if sys.stdout.isatty() else 0) if progress is None else int(progress)
     num_classes = len(LABELS)
     stopped_early = False
