@@ -1,21 +1,20 @@
 """The board's detector settings against the laptop's, on a long test-split stream.
 
 Run: python benchmarks/bench_board_detector.py [--model M] [--minutes 20] [--seed 3]
-                                               [--cpu-mhz 64] [--data DIR]
+                                               [--hops 4,8,12,19] [--cpu-mhz 64] [--data DIR]
 
 The board runs the model every ``hop`` frames, a hop chosen by ``kws export`` from the model's
 cost (firmware_export.settings.choose_hop_frames), and the laptop every ``hop_frames`` of the
 model's metadata (2 = 40 ms). This script builds a stream with data_scripts/make_stream.py
-(test split, 10 dB SNR), computes the model's scores at both hops once, and reruns the
-detector per threshold (kws.stream_eval.sweep_thresholds) for:
+(test split, 10 dB SNR), computes the model's scores once per hop, and reruns the detector
+per threshold (kws.stream_eval.sweep_thresholds). At each hop (the laptop's, the board's and
+any --hops) it compares:
 
-- laptop: the metadata's detector at its hop;
-- board: firmware_export.settings.device_detector_config at the board's hop (what the export
-  writes into kws_model_settings.h);
-- board, averaged: the metadata's window and min count kept at the board's hop (min count
-  lowered to what fits), the rule device_detector_config replaced.
+- "metadata": the metadata's window and min count (min count lowered to what fits);
+- "board rule": firmware_export.settings.device_detector_config, what the export writes.
 
-Printed per threshold: mean false-reject rate over the keywords / false accepts per hour.
+Printed: the lowest mean false-reject rate over the keywords among the thresholds whose
+false accepts per hour stay within each budget, and the rates at the model's threshold.
 """
 
 from __future__ import annotations
@@ -44,7 +43,14 @@ from kws.stream_eval import sweep_thresholds  # noqa: E402
 from kws.tflite_ops import count_macs, parse_tflite  # noqa: E402
 
 MINI = REPO.parent / "shared" / "data" / "speech_commands_mini_v0.02"
-THRESHOLDS = range(150, 256, 10)
+THRESHOLDS = range(100, 256, 5)
+FA_BUDGETS = (60, 100, 150)
+"""False accepts per hour at which the false-reject rates are compared."""
+
+
+def best_frr(points: list, fa_per_hour: float) -> str:
+    rates = [p.metrics.mean_frr for p in points if p.metrics.fa_per_hour() <= fa_per_hour]
+    return f"{min(rates):6.1%}" if rates else "     -"
 
 
 def main() -> None:
@@ -53,6 +59,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=MINI)
     p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--hops", default="", help="more hops to compare, frames (e.g. 4,8,12)")
     p.add_argument("--cpu-mhz", type=float, default=NANO33BLE_MHZ)
     args = p.parse_args()
 
@@ -61,27 +68,34 @@ def main() -> None:
     laptop = model.detector_config
     macs = count_macs(parse_tflite(args.model.read_bytes()))
     inference_ms = estimate_inference_ms(macs, args.cpu_mhz)
-    hop = choose_hop_frames(inference_ms, FRONTEND_FRAME_MS * NANO33BLE_MHZ / args.cpu_mhz, fe,
-                            laptop.hop_frames)
-    board = device_detector_config(laptop, hop, fe)
-    fits = results_in_window(laptop.average_window_ms, hop * fe.stride_ms)
-    averaged = dataclasses.replace(laptop, hop_frames=hop,
-                                   min_count=max(1, min(laptop.min_count, fits)))
+    board_hop = choose_hop_frames(inference_ms, FRONTEND_FRAME_MS * NANO33BLE_MHZ
+                                  / args.cpu_mhz, fe, laptop.hop_frames)
+    hops = sorted({laptop.hop_frames, board_hop, *(int(h) for h in args.hops.split(",") if h)})
     spec = StreamSpec(split="test", duration_s=args.minutes * 60, seed=args.seed, snr_db=10.0)
     audio, truth = make_stream(args.data, spec)[:2]
     duration_ms = int(audio.size * 1000 // fe.sample_rate_hz)
     print(f"{args.model.name}: {macs:,} MACs, ~{inference_ms:.0f} ms per inference at "
-          f"{args.cpu_mhz:g} MHz -> board hop {hop} frames ({hop * fe.stride_ms:g} ms); "
-          f"stream {args.minutes:g} min, {len(truth)} clips, test split, seed {args.seed}")
-    scores = {h: score_audio(model, audio, fe, h) for h in {laptop.hop_frames, hop}}
-    runs = [("laptop", laptop), ("board", board), ("board, averaged", averaged)]
-    for name, cfg in runs:
-        times, s = scores[cfg.hop_frames]
-        points = sweep_thresholds(times, s, model.labels, cfg, truth, duration_ms, THRESHOLDS)
-        print(f"{name:16s} hop {cfg.hop_frames * fe.stride_ms:4g} ms, window "
-              f"{cfg.average_window_ms} ms, min count {cfg.min_count}: FRR / FA per hour")
-        print("   " + "  ".join(f"{pt.threshold}: {pt.metrics.mean_frr:.1%} / "
-                                f"{pt.metrics.fa_per_hour():.0f}" for pt in points))
+          f"{args.cpu_mhz:g} MHz -> board hop {board_hop} frames "
+          f"({board_hop * fe.stride_ms:g} ms); stream {args.minutes:g} min, {len(truth)} "
+          f"clips, test split, seed {args.seed}")
+    print("hop ms  settings                    FRR at FA/h <= " +
+          " ".join(f"{b:>6}" for b in FA_BUDGETS) + f"   at threshold {laptop.threshold}")
+    for hop in hops:
+        hop_ms = hop * fe.stride_ms
+        times, scores = score_audio(model, audio, fe, hop)
+        fits = results_in_window(laptop.average_window_ms, hop_ms)
+        metadata = dataclasses.replace(laptop, hop_frames=hop,
+                                       min_count=max(1, min(laptop.min_count, fits)))
+        rule = device_detector_config(laptop, hop, fe)
+        for name, cfg in (("metadata", metadata), ("board rule", rule)):
+            points = sweep_thresholds(times, scores, model.labels, cfg, truth, duration_ms,
+                                      THRESHOLDS)
+            at = next(pt.metrics for pt in points if pt.threshold == laptop.threshold) \
+                if laptop.threshold in THRESHOLDS else None
+            mark = " (board)" if hop == board_hop and name == "board rule" else ""
+            print(f"{hop_ms:6g}  {name:10s} {cfg.average_window_ms:4d} ms / {cfg.min_count}"
+                  f"{mark:9s}             " + " ".join(best_frr(points, b) for b in FA_BUDGETS)
+                  + (f"   {at.mean_frr:.1%} / {at.fa_per_hour():.0f} per hour" if at else ""))
 
 
 if __name__ == "__main__":

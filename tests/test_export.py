@@ -550,23 +550,24 @@ def test_hop_keeps_the_board_ahead_of_real_time() -> None:
         choose_hop_frames(900, 2.0, fe)
 
 
-def test_device_detector_keeps_min_count_results_in_the_window() -> None:
+def test_device_detector_averages_only_results_close_in_time() -> None:
     fe = FrontendConfig()
     base = DetectorConfig(hop_frames=2, average_window_ms=800, min_count=3, threshold=210,
                           keyword_thresholds={"yes": 180}, suppression_ms=1500)
-    same = device_detector_config(base, 2, fe)          # 40 ms: 20 results fit, unchanged
-    assert (same.hop_frames, same.average_window_ms, same.min_count) == (2, 800, 3)
-    fits = device_detector_config(base, 13, fe)         # 260 ms: 3 results still fit
-    assert (fits.hop_frames, fits.average_window_ms, fits.min_count) == (13, 800, 3)
-    slow = device_detector_config(base, 31, fe)         # 620 ms: only 2 fit -> no averaging
-    assert (slow.hop_frames, slow.average_window_ms, slow.min_count) == (31, 620, 1)
-    assert results_in_window(slow.average_window_ms, 620) == 1
-    for cfg in (same, fits, slow):
-        assert results_in_window(cfg.average_window_ms, cfg.hop_frames * 20) >= cfg.min_count
-        assert (cfg.threshold, cfg.keyword_thresholds, cfg.suppression_ms) == \
-            (210, {"yes": 180}, 1500)
-    # at the board's hop the Python detector with this config decides on each result alone
-    det = Detector(slow, ("yes", "no", "_silence_"))
+    assert device_detector_config(base, 2, fe) == base       # the metadata's own hop
+    plans = {hop: device_detector_config(base, hop, fe) for hop in (4, 8, 12, 19, 31, 49)}
+    got = {hop: (c.average_window_ms, c.min_count) for hop, c in plans.items()}
+    assert got == {4: (240, 3), 8: (480, 3), 12: (480, 2), 19: (760, 2), 31: (620, 1),
+                   49: (980, 1)}
+    for hop, cfg in plans.items():
+        hop_ms = hop * fe.stride_ms
+        assert cfg.hop_frames == hop
+        assert results_in_window(cfg.average_window_ms, hop_ms) == cfg.min_count
+        assert (cfg.min_count - 1) * hop_ms <= 400          # averaged results span <= 400 ms
+        assert (cfg.threshold, cfg.keyword_thresholds, cfg.suppression_ms, cfg.keywords) == \
+            (210, {"yes": 180}, 1500, ())
+    # at a 620 ms hop the Python detector with this config decides on each result alone
+    det = Detector(plans[31], ("yes", "no", "_silence_"))
     assert det.update(np.array([100, -128, -128], dtype=np.int8), 0).score == 228
     assert det.update(np.array([-128, -128, 127], dtype=np.int8), 620) is None
     assert det.update(np.array([-128, 100, -128], dtype=np.int8), 2500).label == "no"
