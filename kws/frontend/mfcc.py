@@ -114,6 +114,7 @@ def mfcc_batch(audio: np.ndarray, config: FrontendConfig | None = None,
 
 def _native_blocks(frames: np.ndarray, config: FrontendConfig) -> np.ndarray:
     """The native front end on one thread per CPU (ctypes releases the GIL)."""
+    native.load(config)  # build or load the library once, before any thread needs it
     workers = os.cpu_count() or 1
     if workers == 1 or frames.shape[0] < 2 * BLOCK_FRAMES:
         return native.native_frames_to_features(frames, config)
