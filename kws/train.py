@@ -1,20 +1,23 @@
 """Training of the DS-CNN (Keras on TensorFlow): augmentation, checkpoints, resume, history.
 
-    train clips (int16) --augment, seeded by (seed, epoch)--> int16 --kws.frontend--> int8
-      -> SpecAugment masks, shuffle, mixup (seeded by (seed, epoch)) -> one Keras epoch
-      -> validation accuracy -> best weights, early stopping -> checkpoint (atomic)
+    train clips (int16) -> speed, equalizer, room (train options) -> kws.data's time shift,
+      gain, background noise -> int8 features (kws.frontend)       [all seeded by (seed, epoch)]
+      -> SpecAugment masks, shuffle, teachers' targets, mixup      [seeded by (seed, epoch)]
+      -> one Keras epoch -> weight average -> validation accuracy -> kept weights, early
+         stopping -> checkpoint (atomic)
 
-Everything random in an epoch is a function of ``(seed, epoch)`` (augmentation, masks,
-order, mixup); what carries over between epochs (weights, optimizer moments and step,
-dropout seed state, best weights, history) is in the checkpoint. So a run killed at any
-moment (even SIGKILL) and resumed with ``--resume`` ends with the same weights as an
-uninterrupted run (TensorFlow op determinism is on).
+Everything random in an epoch is a function of ``(seed, epoch)``; what carries over between
+epochs (weights, optimizer moments and step, dropout seed state, averaged and kept weights,
+history) is in the checkpoint. So a run killed at any moment (even SIGKILL) and resumed with
+``--resume`` ends with the same weights as an uninterrupted run (TensorFlow op determinism
+is on). The augmented features of an epoch are computed in a background thread while the
+previous epoch trains (``--cache DIR`` keeps them for other runs).
 
 Run folder (``--out runs/NAME``):
 
 - ``config.json``      the resolved configs (frontend, model, train, data) and the data hash
-- ``checkpoint.npz``   last finished epoch: weights, optimizer, best weights, history, state
-- ``model.keras``      the float model with the best validation weights (after training)
+- ``checkpoint.npz``   last finished epoch: weights, optimizer, kept weights, history, state
+- ``model.keras``      the float model with the kept weights ("best" validation or "last")
 - ``history.json``     per-epoch loss, accuracy, validation loss/accuracy, learning rate
 - ``training_curve.png``
 """
@@ -74,10 +77,13 @@ class TrainingData(Protocol):
     ``clips(split)`` -> ClipSet for "train" or "validation" (training never asks for "test");
     ``augment(audio, labels, rng)`` -> int16 (n, samples), a fresh random variant of the
     int16 audio (n, samples) of clips with these labels; ``fingerprint`` -> a short hash of
-    everything the data depends on (files, splits, augmentation settings).
+    everything the data depends on (files, splits, augmentation settings). Evaluation also
+    uses ``word_clip_mask(split)`` -> bool (n,), False for _silence_ clips cut from noise.
     """
 
     def clips(self, split: str) -> ClipSet: ...
+
+    def word_clip_mask(self, split: str) -> np.ndarray: ...
 
     def augment(self, audio: np.ndarray, labels: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray: ...
