@@ -216,18 +216,19 @@ def expected_output(cases: list[Case]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def model_case() -> Case | None:
-    """The default model's stream case (None until the default model has landed)."""
+def model_case() -> Case:
+    """The default model's scores on a stream (see stream_case)."""
     from kws.runtime import DEFAULT_MODEL
 
-    return stream_case() if DEFAULT_MODEL.is_file() else None
+    if not DEFAULT_MODEL.is_file():
+        pytest.fail(f"the shipped default model {DEFAULT_MODEL} is missing")
+    return stream_case()
 
 
 @pytest.fixture(scope="module")
-def cases(model_case: Case | None) -> list[Case]:
+def cases(model_case: Case) -> list[Case]:
     rng = np.random.default_rng(20261127)
-    out = [random_case(rng, i) for i in range(40)] + crafted_cases()
-    return out + ([model_case] if model_case is not None else [])
+    return [random_case(rng, i) for i in range(40)] + crafted_cases() + [model_case]
 
 
 def build_dir(tmp_path: Path, cases: list[Case]) -> Path:
@@ -279,10 +280,8 @@ def test_c_detector_equals_python_on_host(tmp_path: Path, cases: list[Case]) -> 
     check_output(run.stdout, cases)
 
 
-def test_default_model_stream_wakes_the_detector(model_case: Case | None) -> None:
-    """The recorded default-model case is in ``cases`` (host and QEMU runs) and is not empty."""
-    if model_case is None:
-        pytest.skip("the default model has not landed yet (issue 5)")
+def test_default_model_stream_wakes_the_detector(model_case: Case) -> None:
+    """The recorded default-model case is in ``cases`` (host and QEMU runs) and not empty."""
     assert model_case.times_ms.size > 500
     found = python_lines(model_case, 0)
     assert sum(x.startswith("D ") for x in found) >= 5, "the stream should wake the detector"

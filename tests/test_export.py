@@ -16,8 +16,8 @@ What is shown here, on the shipped default model:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -64,10 +64,9 @@ M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O
 def model_path() -> Path:
     from kws.runtime import DEFAULT_MODEL
 
-    path = Path(os.environ.get("KWS_EXPORT_TEST_MODEL", DEFAULT_MODEL))
-    if not path.is_file():
-        pytest.skip(f"the default model {path.name} has not landed yet (issue 5)")
-    return path
+    if not DEFAULT_MODEL.is_file():
+        pytest.fail(f"the shipped default model {DEFAULT_MODEL} is missing")
+    return DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -684,10 +683,15 @@ def test_kws_export_command(model_path: Path, tmp_path: Path,
     from kws.cli import main
 
     out = tmp_path / "board"
-    assert main(["export", str(model_path), "--board", "nano33ble", "--out", str(out)]) == 0
+    assert main(["export", "--out", str(out)]) == 0     # MODEL defaults to the shipped one
     printed = capsys.readouterr().out
+    assert printed.startswith(f"{model_path.name} (")
     assert "Budget on the Arduino Nano 33 BLE" in printed
     assert str(out / SKETCH_NAME) in printed
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["model"]["sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest()
+    assert main(["export", str(model_path), "--out", str(out)]) == 0   # replaces it
+    assert "replaced the export in" in capsys.readouterr().out
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x").write_text("x")
     assert main(["export", str(model_path), "--out", str(tmp_path / "other")]) == 2
