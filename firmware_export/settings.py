@@ -326,7 +326,8 @@ def settings_defines(plan: DevicePlan) -> list[tuple[str, str, str]]:
         # detector on the board (kws.detector.DetectorTables of the device config)
         ("KWS_HOP_FRAMES", str(plan.hop_frames), "run the model every this many frames"),
         ("KWS_HOP_MS", str(round(plan.hop_ms)), "= KWS_HOP_FRAMES x stride, ms"),
-        ("KWS_DET_AVERAGE_WINDOW_MS", str(t.average_window_ms), "average the results of this many ms"),
+        ("KWS_DET_AVERAGE_WINDOW_MS", str(t.average_window_ms),
+         "average the results of this many ms"),
         ("KWS_DET_MIN_COUNT", str(t.min_count), "results needed in the window"),
         ("KWS_DET_THRESHOLD", str(det.threshold), "default threshold, 0..255"),
         ("KWS_DET_THRESHOLDS", _c_list([int(v) for v in t.thresholds]),
