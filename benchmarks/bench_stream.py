@@ -25,6 +25,7 @@ core for the streaming path; the delays are reported, not judged.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def main() -> None:
     ap.add_argument("--snr", type=float, default=10.0)
     ap.add_argument("--png", type=Path, help="save the DET curve here")
     ap.add_argument("--save-stream", type=Path, help="also write the stream WAV + CSV here")
+    for name in ("average_window_ms", "min_count", "suppression_ms", "threshold"):
+        ap.add_argument("--" + name.replace("_", "-"), type=int,
+                        help=f"override the model's detector {name}")
     args = ap.parse_args()
 
     spec = StreamSpec(split=args.split, duration_s=args.minutes * 60, seed=args.seed,
@@ -83,9 +87,13 @@ def main() -> None:
                      sources)
 
     model = load_classifier(args.model)
-    config = model.detector_config
+    changes = {name: getattr(args, name) for name in
+               ("average_window_ms", "min_count", "suppression_ms", "threshold")
+               if getattr(args, name) is not None}
+    config = dataclasses.replace(model.detector_config, **changes)
     fc = model.frontend_config
-    print(f"model: {args.model} ({getattr(model, 'name', '?')}); detector {config}")
+    print(f"model: {args.model} ({getattr(model, 'name', '?')}); detector {config}"
+          + (f" (overridden: {changes})" if changes else " (the model's metadata)"))
     stream = ScoreStream(model, fc, config.hop_frames)
     check_window_fits(config, stream.hop_ms)
     detector = Detector(config, model.labels)

@@ -1,7 +1,7 @@
 """Tune the detector defaults (DetectorConfig) of a model on a VALIDATION-split stream.
 
 Run: python benchmarks/tune_detector.py [--data DIR] [--model M] [--minutes 40] [--seed 2]
-                                        [--max-fa-per-hour 1]
+                                        [--max-fa-per-hour 50]
 
 Never tune on the test split: the figures of benchmarks/bench_stream.py are measured there.
 
@@ -13,8 +13,10 @@ Never tune on the test split: the figures of benchmarks/bench_stream.py are meas
    (checked against kws.detector.Detector on a few grid points before use) and scores it.
 4. Prints the trade-off front (each setting that lowers the mean false-reject rate at a
    higher FA/h), and the recommended setting: the lowest mean FRR with false accepts per
-   hour (all keywords together) <= --max-fa-per-hour; ties go to the longer average window,
-   then the higher threshold.
+   hour (all keywords together) <= --max-fa-per-hour (default 50: 5 per keyword per hour of
+   this dense stream; the goal of 1 per hour is out of reach of the mini-corpus models here,
+   see the front); ties go to the larger min_count, the longer average window, the higher
+   threshold, then the shorter suppression.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=40.0)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--snr", type=float, default=10.0)
-    ap.add_argument("--max-fa-per-hour", type=float, default=1.0,
+    ap.add_argument("--max-fa-per-hour", type=float, default=50.0,
                     help="FA budget (all keywords together) of the recommendation")
     args = ap.parse_args()
 
@@ -119,8 +121,9 @@ def main() -> None:
         ok = [r for r in rows if r[1] <= budget]
         if not ok:
             return None
-        return min(ok, key=lambda r: (round(r[2], 6), -r[0].average_window_ms,
-                                      -r[0].threshold))
+        return min(ok, key=lambda r: (round(r[2], 6), round(r[1], 6), -r[0].min_count,
+                                      -r[0].average_window_ms, -r[0].threshold,
+                                      r[0].suppression_ms))
 
     print("trade-off front (validation stream): FA/h all keywords, mean FRR, setting")
     best_frr = 2.0
