@@ -171,7 +171,10 @@ def convert_int8(float_model: Any, rows: list[np.ndarray]) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    tflite = bytes(converter.convert())
+    from kws.runtime import _quiet_native_output
+
+    with _quiet_native_output():  # the converter prints its graph; errors still raise
+        tflite = bytes(converter.convert())
     _check_contract(tflite)
     return tflite
 
@@ -377,12 +380,13 @@ def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
 def quantize_run(run_dir: str | Path, data_dir: str | Path,
                  calibration_list: str | Path = CALIBRATION_LIST,
                  splits: tuple[str, ...] = ("validation", "test"),
-                 data: Any = None) -> QuantizeResult:
+                 data: Any = None, detector: DetectorConfig | None = None) -> QuantizeResult:
     """Quantize ``run_dir/model.keras`` into model.tflite, model_device.tflite, manifest.json.
 
     Accuracies (float Keras vs int8 LiteRT) are measured on ``splits`` of the dataset and
     written into the manifest; nothing is chosen from them. ``data``: a kws.train
-    TrainingData replacing the dataset of ``data_dir`` (tests).
+    TrainingData replacing the dataset of ``data_dir`` (tests). ``detector``: the detector
+    defaults written into the metadata (default: DetectorConfig()).
     """
     from kws.model import build_model
     from kws.runtime import smallest_arena_size
@@ -402,7 +406,7 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     rows = representative_rows(cal)
     logit_shift = shift_logits_to_nonnegative(batch1, rows)
     tflite = convert_int8(batch1, rows)
-    metadata = build_metadata(config.model.name, config.frontend,
+    metadata = build_metadata(config.model.name, config.frontend, detector,
                               data_fingerprint=raw.get("data_fingerprint"))
     full = add_metadata(tflite, metadata)
     device = strip_for_device(full)
@@ -421,6 +425,7 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
         float_scores = trained.predict(feats.astype(np.float32)[..., None], batch_size=512,
                                        verbose=0)
         results[split] = {"clips": int(len(clips.labels)),
+                          "held_out": split not in config.train.train_splits,
                           "float": round(accuracy(float_scores, clips.labels), 5),
                           "int8": round(accuracy(int8_model.predict(feats), clips.labels), 5)}
     manifest = {

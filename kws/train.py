@@ -652,8 +652,11 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
         {"kept_epoch": best_epoch, "keep": train_cfg.keep, "kept_val_accuracy": best_acc,
          "train_splits": list(train_cfg.train_splits), "epochs": history},
         indent=2) + "\n")
-    plot_history(history, out / "training_curve.png", title=f"{config.model.name} "
-                 f"seed {train_cfg.seed}")
+    plot_history(history, out / "training_curve.png",
+                 title=f"{config.model.name} seed {train_cfg.seed}, trained on "
+                       f"{' + '.join(train_cfg.train_splits)}",
+                 val_label="validation" + (" (trained on)" if "validation" in
+                                           train_cfg.train_splits else ""))
     note = " (trained on validation: not held out)" if "validation" in train_cfg.train_splits \
         else ""
     _log(f"kept epoch {best_epoch} ({train_cfg.keep}), validation accuracy {best_acc:.4f}"
@@ -682,7 +685,8 @@ def load_float_model(path: str | Path) -> Any:
         raise KwsError(f"{path}: cannot load the float model ({exc})") from None
 
 
-def plot_history(history: list[dict[str, float]], path: Path, title: str) -> None:
+def plot_history(history: list[dict[str, float]], path: Path, title: str,
+                 val_label: str = "validation") -> None:
     """Training curve PNG: loss (left) and accuracy (right), train and validation, per epoch."""
     import matplotlib
 
@@ -691,9 +695,9 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str) -> Non
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key, label in (("loss", "train"), ("val_loss", "validation")):
+    for key, label in (("loss", "train"), ("val_loss", val_label)):
         ax_loss.plot(epochs, [row[key] for row in history], label=label)
-    for key, label in (("accuracy", "train"), ("val_accuracy", "validation")):
+    for key, label in (("accuracy", "train"), ("val_accuracy", val_label)):
         ax_acc.plot(epochs, [row[key] for row in history], label=label)
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy")

@@ -251,3 +251,18 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
     assert drop_time == [{k: v for k, v in row.items() if k != "seconds"}
                          for row in state_b["history"]]
     assert (tmp_path / "killed" / "model.keras").is_file()
+
+
+def test_quantize_writes_the_given_detector_defaults(tiny_run, tmp_path: Path,
+                                                     mini_dir: Path) -> None:
+    import shutil
+
+    from kws.quantize import quantize_run
+    from kws.runtime import KwsModel
+
+    out, data, *_ = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    tuned = DetectorConfig(threshold=180, suppression_ms=1500, keywords=("yes", "no"))
+    quantize_run(run, mini_dir, data=data, detector=tuned, splits=("validation",))
+    assert KwsModel(run / "model.tflite").detector_config == tuned

@@ -107,6 +107,8 @@ def test_litert_and_tflite_micro_agree_bit_for_bit(default_bytes: bytes,
                                                    real_features: np.ndarray) -> None:
     litert = KwsModel(default_bytes).predict(real_features)
     assert len(np.unique(np.argmax(litert, 1))) >= 8  # real, varied decisions
+    np.testing.assert_array_equal(KwsModel(default_bytes, kernels="reference")
+                                  .predict(real_features), litert)
     device = strip_for_device(default_bytes)
     for source in (default_bytes, device):
         micro = MicroModel(source).predict(real_features)

@@ -20,19 +20,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Speech Commands folder (calibration clips and accuracy)")
     p.add_argument("--calibration", type=Path, default=CALIBRATION_LIST,
                    help="calibration list, paths relative to --data (default: %(default)s)")
+    p.add_argument("--detector", type=Path,
+                   help="YAML with a 'detector' section: the detector defaults written into "
+                        "the model's metadata (default: kws.config.DetectorConfig())")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+    from kws.config import DetectorConfig, load_section
     from kws.quantize import quantize_run
 
-    result = quantize_run(args.run, args.data, args.calibration)
+    detector = load_section(DetectorConfig, args.detector, "detector") if args.detector \
+        else None
+    result = quantize_run(args.run, args.data, args.calibration, detector=detector)
     m = result.manifest
     for name, info in m["files"].items():
         print(f"{result.model_path.parent / name}: {info['bytes']} bytes")
     for split, acc in m["accuracy"].items():
-        print(f"{split} ({acc['clips']} clips): float {acc['float']:.4f}  int8 {acc['int8']:.4f}")
+        note = "" if acc["held_out"] else "  (trained on: not held out)"
+        print(f"{split} ({acc['clips']} clips): float {acc['float']:.4f}  int8 {acc['int8']:.4f}"
+              f"{note}")
     print(f"TFLite Micro tensor arena: {m['tensor_arena_bytes']} bytes")
     print(f"manifest: {result.manifest_path}")
     return 0
