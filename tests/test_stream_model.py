@@ -54,6 +54,22 @@ def test_every_detection_falls_in_a_keyword_clip(model, mini_dir) -> None:
     assert len(found) >= 0.4 * len(truth), (found, truth)
 
 
+@pytest.mark.xfail(strict=True, reason="issue 6's bound is not met by the shipped model: a "
+                   "word at the very end of on/cfbedff9_nohash_1.wav is detected 509 ms after "
+                   "its clip (limit 500 ms)")
+def test_every_detection_within_500_ms_of_its_clip(model, mini_dir) -> None:
+    """The issue's exact bound, kept strict: every detection between the start of a keyword
+    clip and 500 ms after its end. A known failure (strict xfail): it turns into a plain test
+    the day a model or detector setting meets it."""
+    audio, truth, _ = make_stream(mini_dir, StreamSpec(
+        split="test", duration_s=90, seed=11, snr_db=20.0, keyword_fraction=1.0))
+    pipe = build_pipeline(model)
+    found = [d for i in range(0, audio.size, 4000) for d in pipe.push(audio[i:i + 4000])]
+    late = [d for d in found
+            if not any(e.start_ms <= d.time_ms <= e.end_ms + AFTER_MS for e in truth)]
+    assert not late, late
+
+
 def test_the_demo_recording(model) -> None:
     """The bundled demo: every detection is a keyword that was said, where it was said (none
     on its unknown word 'zero'), and at least two of its five keywords are found."""
