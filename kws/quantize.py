@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 
 from kws.config import DetectorConfig, FrontendConfig, to_dict
 from kws.errors import DataError, KwsError, ModelError
+from kws.fileio import atomic_write_bytes
 from kws.labels import LABELS
 from kws.runtime import FORMAT, FORMAT_VERSION, METADATA_NAME, TFLITE_IDENTIFIER, KwsModel
 
@@ -82,7 +82,7 @@ def write_calibration_list(data_dir: str | Path, path: str | Path = CALIBRATION_
               f"numpy default_rng({CALIBRATION_SEED}).permutation\n"
               "# of the sorted training clips (in neither validation_list.txt nor "
               "testing_list.txt), sorted.\n")
-    _atomic_write(Path(path), (header + "\n".join(paths) + "\n").encode())
+    atomic_write_bytes(Path(path), (header + "\n".join(paths) + "\n").encode())
 
 
 def read_calibration_list(path: str | Path = CALIBRATION_LIST) -> list[str]:
@@ -353,15 +353,6 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 @dataclass(frozen=True)
 class QuantizeResult:
     """What ``kws quantize`` made: the two model files, the manifest and its content."""
@@ -411,8 +402,8 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     full = add_metadata(tflite, metadata)
     device = strip_for_device(full)
     model_path, device_path = run / "model.tflite", run / "model_device.tflite"
-    _atomic_write(model_path, full)
-    _atomic_write(device_path, device)
+    atomic_write_bytes(model_path, full)
+    atomic_write_bytes(device_path, device)
 
     data = data or make_training_data(data_dir, config)
     int8_model = KwsModel(model_path, config.frontend)
@@ -442,5 +433,5 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
                   for p in (model_path, device_path)},
     }
     manifest_path = run / "manifest.json"
-    _atomic_write(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
     return QuantizeResult(model_path, device_path, manifest_path, manifest)

@@ -49,6 +49,7 @@ from kws.config import (
 )
 from kws.data import DataConfig
 from kws.errors import ConfigError, KwsError
+from kws.fileio import atomic_write_bytes, atomic_write_text
 from kws.frontend import mfcc_batch
 from kws.labels import LABELS
 
@@ -412,21 +413,6 @@ def learning_rate(train: TrainConfig, epoch: int) -> float:
     progress = min(1.0, (epoch - train.warmup_epochs) / span)
     return train.min_learning_rate + 0.5 * (train.learning_rate - train.min_learning_rate) * (
         1 + math.cos(math.pi * progress))
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a synced temporary file and a rename."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` atomically (temporary file, fsync, rename)."""
-    atomic_write_bytes(path, text.encode())
 
 
 def save_checkpoint(path: Path, model_vars: list[np.ndarray], opt_vars: list[np.ndarray],
