@@ -28,6 +28,7 @@ from kws.config import DetectorConfig, FrontendConfig
 from kws.detector import Detection, Detector
 from kws.errors import ConfigError, ModelError
 from kws.frontend import StreamingMfcc, build_tables
+from kws.runtime import DEFAULT_MODEL
 
 MAX_BATCH = 256
 """Windows per classifier call: bounds memory when a whole file arrives as one chunk."""
@@ -238,10 +239,6 @@ def with_overrides(config: DetectorConfig, keywords: Sequence[str] | None = None
         changes["threshold"] = threshold
         changes["keyword_thresholds"] = {}
     return dataclasses.replace(config, **changes) if changes else config
-
-
-DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model.tflite"
-"""The shipped model, used when a command gets no --model."""
 
 
 def load_classifier(path: str | Path | None = None) -> Classifier:
