@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from kws.audio import read_audio
 from kws.config import FrontendConfig, load_section
 from kws.errors import KwsError
+from kws.fileio import atomic_write_bytes
 from kws.frontend import mfcc
 
 
@@ -25,11 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` via a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    tmp.replace(path)
+    """Write ``array`` to ``path`` as .npy via a temporary file and a rename."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def save_feature_png(path: Path, features: np.ndarray, title: str) -> None:
