@@ -13,8 +13,10 @@ from the dataset's list files) separated by random gaps, over a continuous bed o
 - clips keep their recorded level; a gap of uniform(gap_min_s, gap_max_s) follows each clip;
   the recording opens with ``lead_s`` of noise and ends after ``duration_s``;
 - the noise bed is made of random pieces (NOISE_PIECE_S) of the six noise files, each scaled
-  to unit RMS and cross-faded; under every clip the noise is scaled so that the clip's
-  active speech power (mean power of its 20 ms frames within ACTIVE_DB of its loudest frame)
+  to unit RMS and cross-faded, taken only from the part of each file that kws.data reserves
+  for the stream's split (80/10/10 in time: the test stream's noise was never trained on);
+- under every clip the noise is scaled so that the clip's active speech power
+  (kws.audio.active_power: mean power of its 20 ms frames within 30 dB of its loudest frame)
   is ``snr_db`` above the noise power under the clip; between clips the noise gain moves
   linearly from one clip's value to the next (no steps);
 - every clip starts on a whole millisecond; the truth CSV has one row per clip:
@@ -35,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kws.audio import write_wav
+from kws.audio import active_power, write_wav
 from kws.errors import DataError, KwsError
 from kws.labels import KEYWORDS, UNKNOWN
 from kws.stream_eval import TruthEvent, write_truth
@@ -51,10 +53,6 @@ NOISE_PIECE_S = (4.0, 12.0)
 """Length range of one piece of a noise file in the bed, in seconds."""
 CROSSFADE_MS = 50
 """Cross-fade between two noise pieces."""
-ACTIVE_DB = 30.0
-"""A 20 ms frame of a clip is 'active speech' when within this many dB of its loudest frame."""
-FRAME_SAMPLES = 320
-"""20 ms frames for the active speech power."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,30 +123,17 @@ def _read(path: Path) -> np.ndarray:
     return data
 
 
-def active_power(clip: np.ndarray) -> float:
-    """Mean power (int16 units squared) of the clip's 20 ms frames within ACTIVE_DB of the
-    loudest frame; 0.0 for digital silence."""
-    x = clip.astype(np.float64)
-    n = max(1, x.size // FRAME_SAMPLES)
-    frames = x[:n * FRAME_SAMPLES].reshape(n, -1) if x.size >= FRAME_SAMPLES else x[None, :]
-    power = np.mean(frames**2, axis=1)
-    peak = power.max()
-    if peak <= 0:
-        return 0.0
-    return float(power[power >= peak * 10 ** (-ACTIVE_DB / 10)].mean())
-
-
-def noise_bed(data: Path, num_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """float64 (num_samples,) of unit-RMS noise pieces from _background_noise_, cross-faded."""
-    files = sorted((data / NOISE_FOLDER).glob("*.wav"))
-    if not files:
-        raise DataError(f"{data / NOISE_FOLDER}: no noise files")
+def noise_bed(recordings: Sequence[np.ndarray], num_samples: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """float64 (num_samples,) of unit-RMS pieces of ``recordings`` (int16 (n_i,)), cross-faded."""
     noises = []
-    for f in files:
-        x = _read(f).astype(np.float64)
+    for x in recordings:
+        x = x.astype(np.float64)
         rms = np.sqrt(np.mean(x**2))
-        if rms > 0:
+        if rms > 0 and x.size > 2 * CROSSFADE_MS * SAMPLES_PER_MS:
             noises.append(x / rms)
+    if not noises:
+        raise DataError("no usable background noise for the stream")
     fade = CROSSFADE_MS * SAMPLES_PER_MS
     bed = np.zeros(num_samples + fade)
     pos = 0
@@ -164,6 +149,17 @@ def noise_bed(data: Path, num_samples: int, rng: np.random.Generator) -> np.ndar
         bed[pos:end] += piece[:end - pos]
         pos += length - fade
     return bed[:num_samples]
+
+
+def split_noise(data: Path, split: str) -> list[np.ndarray]:
+    """The part of every _background_noise_ recording that kws.data reserves for ``split``
+    (int16 (n_i,) each): a test stream never carries noise that training heard."""
+    from kws.data import index_dataset, load_noise
+
+    folder = data / NOISE_FOLDER
+    if not any(folder.glob("*.wav")):
+        raise DataError(f"{folder}: no noise files")
+    return load_noise(index_dataset(data), split)
 
 
 def make_stream(data: str | Path, spec: StreamSpec) -> tuple[np.ndarray, list[TruthEvent],
@@ -221,7 +217,7 @@ def make_stream(data: str | Path, spec: StreamSpec) -> tuple[np.ndarray, list[Tr
 
     mix = speech
     if spec.snr_db is not None:
-        bed = noise_bed(data, total, rng)
+        bed = noise_bed(split_noise(data, spec.split), total, rng)
         gain = _noise_gain(bed, events, powers, spec.snr_db, total)
         mix = speech + gain * bed
     audio = np.clip(np.rint(mix), -32768, 32767).astype(np.int16)

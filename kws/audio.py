@@ -16,6 +16,28 @@ from kws.errors import AudioError
 
 INT16_SCALE = 32768
 """Full scale of int16 PCM: float sample 1.0 maps to 32768 (then clipped to 32767)."""
+ACTIVE_DB = 30.0
+"""A 20 ms frame is 'active speech' when within this many dB of the loudest frame."""
+ACTIVE_FRAME_SAMPLES = 320
+"""20 ms frames (at 16 kHz) for the active speech power."""
+
+
+def active_power(clip: np.ndarray) -> float:
+    """Active speech power of one clip, the reference of every SNR in this project.
+
+    clip: int16 or float (n,) samples at 16 kHz. Returns the mean power (int16 units squared)
+    of its 20 ms frames within ACTIVE_DB of the loudest frame (a clip shorter than one frame
+    is one frame); 0.0 for digital silence.
+    """
+    x = np.asarray(clip, dtype=np.float64)
+    n = max(1, x.size // ACTIVE_FRAME_SAMPLES)
+    frames = (x[:n * ACTIVE_FRAME_SAMPLES].reshape(n, -1) if x.size >= ACTIVE_FRAME_SAMPLES
+              else x[None, :])
+    power = np.mean(frames**2, axis=1)
+    peak = power.max()
+    if peak <= 0:
+        return 0.0
+    return float(power[power >= peak * 10 ** (-ACTIVE_DB / 10)].mean())
 
 
 def float_to_int16(samples: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.audio import float_to_int16, read_audio
+from kws.audio import active_power, float_to_int16, read_audio
 from kws.errors import AudioError
 
 
@@ -69,3 +69,15 @@ def test_non_finite_float_wav(tmp_path: Path) -> None:
     sf.write(tmp_path / "n.wav", x, 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="NaN or infinite"):
         read_audio(tmp_path / "n.wav")
+
+
+def test_active_power_counts_only_frames_near_the_loudest() -> None:
+    clip = np.zeros(16000, dtype=np.int16)
+    assert active_power(clip) == 0.0                          # digital silence
+    t = np.arange(640)
+    clip[3200:3840] = np.rint(8000 * np.sin(2 * np.pi * t / 32)).astype(np.int16)  # 2 frames
+    clip[8000:8320] = 100                                     # 38 dB down: not active
+    assert active_power(clip) == pytest.approx(8000**2 / 2, rel=1e-3)
+    clip[8000:8320] = 1000                                    # 21 dB down: active
+    assert active_power(clip) == pytest.approx((2 * 8000**2 / 2 + 1000**2) / 3, rel=1e-3)
+    assert active_power(np.full(100, 3, dtype=np.int16)) == 9.0  # shorter than a frame

@@ -69,6 +69,36 @@ def test_noise_is_added_at_the_asked_volume() -> None:
                                   audio)
 
 
+def test_noise_at_a_snr_is_scaled_to_the_clip_speech() -> None:
+    """With noise_snr_db_range the noise sits snr dB under the (shifted, gained) clip's
+    active speech power whatever the clip's level; silent clips get no noise."""
+    from kws.audio import active_power
+
+    config = DataConfig(**{**QUIET, "noise_probability": 1.0, "gain_db_range": (-6.0, 6.0),
+                           "noise_snr_db_range": (5.0, 15.0)})
+    rng = np.random.default_rng(5)
+    noise = [np.rint(rng.standard_normal(48000) * 2000).astype(np.int16)]
+    audio = np.zeros((40, 16000), dtype=np.int16)
+    for i in range(1, 40):
+        a = 1000 + 200 * i
+        audio[i, a:a + 3200] = np.rint(300 * i * np.sin(np.arange(3200) * 0.2))
+    aug = Augmenter(config, noise)
+    out = aug.augment(audio, np.random.default_rng(1))
+    assert (out[0] == 0).all()
+    draws = np.random.default_rng(1)    # replay augment's draws to know gains and SNRs
+    draws.integers(0, 1, size=40)                                   # shifts
+    gains = 10.0 ** (draws.uniform(-6.0, 6.0, size=40) / 20.0)
+    draws.random(40), draws.uniform(0.0, 0.1, size=40)              # noisy?, volumes
+    draws.integers(1, size=40), draws.random(40)                    # which, where
+    snrs = draws.uniform(5.0, 15.0, size=40)
+    for i in range(1, 40):
+        speech = audio[i].astype(np.float64) * gains[i]
+        added = out[i] - np.rint(speech)
+        snr = 10 * np.log10(active_power(speech) / np.mean(added**2))
+        assert snr == pytest.approx(snrs[i], abs=0.1), i
+    assert snrs.min() < 6.5 and snrs.max() > 13.5
+
+
 def test_noise_probability_is_respected() -> None:
     config = DataConfig(**{**QUIET, "noise_probability": 0.3,
                            "noise_volume_range": (1.0, 1.0)})

@@ -18,7 +18,8 @@ def test_shipped_yaml_is_the_defaults() -> None:
 
 
 def test_round_trip_through_plain_data() -> None:
-    config = DataConfig(unknown_share=0.1, gain_db_range=(-3.0, 1.5), seed=7)
+    config = DataConfig(unknown_share=0.1, gain_db_range=(-3.0, 1.5), seed=7,
+                        noise_snr_db_range=(0.0, 20.0))
     assert from_dict(DataConfig, to_dict(config)) == config
 
 
@@ -38,6 +39,9 @@ def test_keyword_only_and_frozen() -> None:
     ({"validation_percent": 60, "testing_percent": 40}, "leaves no training data"),
     ({"noise_volume_range": [0.2, 0.1]}, "noise_volume_range=\\[0.2, 0.1\\] must satisfy"),
     ({"noise_volume_range": [0.1]}, "noise_volume_range=\\(0.1,\\) must be two numbers"),
+    ({"noise_snr_db_range": [20, 0]}, "noise_snr_db_range=\\[20, 0\\] must satisfy"),
+    ({"noise_snr_db_range": [-30, 0]}, "noise_snr_db_range=\\[-30, 0\\] must satisfy -20.0"),
+    ({"noise_snr_db_range": 10}, "noise_snr_db_range=10 must be two numbers"),
     ({"gain_db_range": [-50, 0]}, "gain_db_range=\\[-50, 0\\] must satisfy -40.0 <= min"),
     ({"silence_volume_range": [0, 2]}, "silence_volume_range"),
     ({"shift_ms": float("nan")}, "shift_ms=nan must be a finite number"),

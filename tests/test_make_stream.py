@@ -67,6 +67,25 @@ def test_noise_is_at_the_asked_snr_under_each_clip(mini_dir) -> None:
     assert np.mean(noise[:16000] ** 2) > 0                      # noise before the first clip
 
 
+def test_noise_comes_from_the_part_of_each_recording_kept_for_the_split(mini_dir,
+                                                                        monkeypatch) -> None:
+    import data_scripts.make_stream as ms
+
+    asked = []
+    real = ms.split_noise
+    monkeypatch.setattr(ms, "split_noise", lambda data, split: asked.append(split) or
+                        real(data, split))
+    ms.make_stream(mini_dir, StreamSpec(split="test", duration_s=5, seed=3))
+    assert asked == ["test"]
+    files = sorted((mini_dir / "_background_noise_").glob("*.wav"))
+    parts = {split: real(mini_dir, split) for split in ("train", "validation", "test")}
+    for i, f in enumerate(files):
+        whole = sf.read(str(f), dtype="int16")[0]
+        joined = np.concatenate([parts[s][i] for s in ("train", "validation", "test")])
+        np.testing.assert_array_equal(joined, whole)            # disjoint, in time order
+        assert parts["test"][i].size == pytest.approx(0.1 * whole.size, abs=1)
+
+
 @pytest.mark.parametrize("kw, message", [
     ({"split": "dev"}, "split='dev'"),
     ({"duration_s": 0}, "duration_s=0"),

@@ -8,7 +8,10 @@ exactly. Per clip, in this order:
 1. time shift by s samples, s uniform in [-shift, +shift] (s > 0 delays), zero-filled;
 2. gain g dB, g uniform in ``gain_db_range``;
 3. with probability ``noise_probability``: add a random window of a random background
-   recording times v, v uniform in ``noise_volume_range``;
+   recording times v, v uniform in ``noise_volume_range``; or, when ``noise_snr_db_range``
+   is set, times the v that puts the clip's active speech power (kws.audio.active_power)
+   snr dB above the window's power, snr uniform in that range (no noise on a silent clip
+   or a silent window);
 4. round to the nearest integer and clip to [-32768, 32767].
 """
 
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kws.audio import active_power
 from kws.data.config import DataConfig
 from kws.data.index import SAMPLE_RATE_HZ
 from kws.errors import AudioError, DataError
@@ -50,7 +54,8 @@ class Augmenter:
                 raise AudioError(f"noise recording {i} must be int16 (n,), got "
                                  f"{recording.dtype} {recording.shape}")
             self.noise.append(recording)
-        self.uses_noise = config.noise_probability > 0 and config.noise_volume_range[1] > 0
+        self.uses_noise = config.noise_probability > 0 and (
+            config.noise_snr_db_range is not None or config.noise_volume_range[1] > 0)
         if self.uses_noise and not self.noise:
             raise DataError("augmentation adds background noise but no noise recording was "
                             "given (is _background_noise_ missing? or set noise_probability: 0)")
@@ -80,6 +85,9 @@ class Augmenter:
         volumes = rng.uniform(*cfg.noise_volume_range, size=clips)
         which = rng.integers(max(len(self.noise), 1), size=clips)
         where = rng.random(clips)
+        # drawn last and only when used, so that older configs keep their exact batches
+        snrs = (rng.uniform(*cfg.noise_snr_db_range, size=clips)
+                if cfg.noise_snr_db_range is not None else None)
 
         out = np.zeros((clips, n), dtype=np.float32)
         for i in range(clips):
@@ -90,8 +98,16 @@ class Augmenter:
                 out[i, :n + s] = audio[i, -s:]
         out *= gains.astype(np.float32)[:, None]
         if self.uses_noise:
-            for i in np.flatnonzero(noisy & (volumes > 0)):
+            for i in np.flatnonzero(noisy if snrs is not None else noisy & (volumes > 0)):
                 recording = self.noise[which[i]]
                 offset = int(where[i] * (recording.size - n + 1))
-                out[i] += np.float32(volumes[i]) * recording[offset:offset + n]
+                window = recording[offset:offset + n]
+                if snrs is None:
+                    volume = volumes[i]
+                else:
+                    speech, noise = active_power(out[i]), float(np.mean(window**2.0))
+                    if speech <= 0 or noise <= 0:
+                        continue
+                    volume = np.sqrt(speech / (noise * 10.0 ** (snrs[i] / 10.0)))
+                out[i] += np.float32(volume) * window
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16)

@@ -15,6 +15,8 @@ from kws.errors import ConfigError
 
 MAX_GAIN_DB = 40.0
 """Largest |gain| the augmenter accepts: beyond +-40 dB a clip is all clipping or all zeros."""
+MAX_SNR_DB = 60.0
+"""Largest augmentation SNR (the smallest is -MAX_SNR_DB / 3 = -20 dB)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -35,6 +37,11 @@ class DataConfig:
     """Probability that augmentation adds background noise to a clip, in [0, 1]."""
     noise_volume_range: tuple[float, float] = (0.0, 0.1)
     """Linear gain range of the added background noise (1.0 = the recording as is)."""
+    noise_snr_db_range: tuple[float, float] | None = None
+    """When set, replaces noise_volume_range: the noise is scaled so that the clip's active
+    speech power (kws.audio.active_power, after shift and gain) is snr dB above the noise
+    power, snr uniform in this range (dB, within [-20, 60]). Streams are measured this way
+    (data_scripts/make_stream.py), so a model can be trained for their noise levels."""
     shift_ms: float = 100.0
     """Augmentation time shift: uniform in [-shift_ms, +shift_ms], zero-filled."""
     gain_db_range: tuple[float, float] = (-6.0, 6.0)
@@ -56,6 +63,8 @@ class DataConfig:
             _number_in(self, "unknown_share", 0.0, math.inf)
         _range_in(self, "silence_volume_range", 0.0, 1.0)
         _range_in(self, "noise_volume_range", 0.0, 1.0)
+        if self.noise_snr_db_range is not None:
+            _range_in(self, "noise_snr_db_range", -MAX_SNR_DB / 3, MAX_SNR_DB)
         _range_in(self, "gain_db_range", -MAX_GAIN_DB, MAX_GAIN_DB)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an int >= 0")
