@@ -134,7 +134,11 @@ class SpeechCommandsData:
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            digest = hashlib.sha256(json.dumps(to_dict(self.config), sort_keys=True).encode())
+            settings = to_dict(self.config)
+            if settings["noise_snr_db_range"] is None:
+                # off: left out, so that runs from before the setting existed keep their hash
+                del settings["noise_snr_db_range"]
+            digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
             for split in ("train", "validation"):
                 clips = self.clips(split)
                 digest.update(split.encode())

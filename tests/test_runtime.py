@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kws.config import DetectorConfig, FrontendConfig
+from kws.config import DetectorConfig, FrontendConfig, load_section
 from kws.errors import ModelError
 from kws.labels import LABELS
 from kws.quantize import add_metadata, remove_metadata, strip_for_device
@@ -77,7 +77,10 @@ def test_default_model_describes_itself() -> None:
     model = KwsModel.default(FrontendConfig())
     assert model.labels == LABELS
     assert model.frontend_config == FrontendConfig()
-    assert model.detector_config == DetectorConfig()
+    # the detector tuned for it (configs/default_detector.yaml), stamped by kws quantize
+    tuned = load_section(DetectorConfig, Path(__file__).resolve().parents[1] / "configs"
+                         / "default_detector.yaml", "detector")
+    assert model.detector_config == tuned != DetectorConfig()
     assert model.name == "ds_cnn_s"
     assert model.input_shape == (49, 10)
     assert (model.output_scale, model.output_zero_point) == (1 / 256, -128)
