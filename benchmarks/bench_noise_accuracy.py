@@ -6,7 +6,8 @@ Run: python benchmarks/bench_noise_accuracy.py [MODEL] [--data DIR] [--split tes
 Each word clip of the split (``_silence_`` clips left out) gets a random window of the
 split's own part of ``_background_noise_`` (kws.data's 80/10/10 division in time, as in the
 streams of data_scripts/make_stream.py), scaled so that the clip's active speech power
-(kws.audio.active_power) is the asked SNR above the window's power; the int8 model then
+(kws.audio.active_power) is the asked SNR above the window's power (kws.data.Augmenter with
+``noise_snr_db_range`` and nothing else, the training augmentation); the int8 model then
 classifies the whole clip (argmax over the 12 labels). Prints the accuracy per SNR; the
 noise windows are seeded and the same for every SNR and every model.
 """
@@ -18,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.audio import active_power
-from kws.data import index_dataset, load_noise, load_split_audio
+from kws.data import Augmenter, DataConfig, index_dataset, load_noise, load_split_audio
 from kws.frontend import mfcc_batch
 from kws.labels import SILENCE
 from kws.runtime import DEFAULT_MODEL, KwsModel
@@ -27,18 +27,13 @@ from kws.runtime import DEFAULT_MODEL, KwsModel
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/speech_commands_mini_v0.02"
 
 
-def add_noise(audio: np.ndarray, noise: list[np.ndarray], snr_db: float,
-              rng: np.random.Generator) -> np.ndarray:
-    """int16 (n, samples) clips -> int16 copies with noise at ``snr_db`` on active speech."""
-    out = np.empty_like(audio)
-    for i, clip in enumerate(audio):
-        recording = noise[int(rng.integers(len(noise)))]
-        start = int(rng.integers(0, recording.size - clip.size + 1))
-        window = recording[start:start + clip.size].astype(np.float64)
-        speech, power = active_power(clip), float(np.mean(window**2))
-        gain = np.sqrt(speech / (power * 10 ** (snr_db / 10))) if speech > 0 < power else 0.0
-        out[i] = np.clip(np.rint(clip + gain * window), -32768, 32767).astype(np.int16)
-    return out
+def with_noise(audio: np.ndarray, noise: list[np.ndarray], snr_db: float,
+               seed: int) -> np.ndarray:
+    """int16 (n, samples) clips -> copies with noise at ``snr_db`` on active speech: kws.data's
+    Augmenter with every other augmentation off."""
+    config = DataConfig(noise_probability=1.0, shift_ms=0.0, gain_db_range=(0.0, 0.0),
+                        noise_snr_db_range=(snr_db, snr_db))
+    return Augmenter(config, noise).augment(audio, np.random.default_rng(seed))
 
 
 def main() -> None:
@@ -60,8 +55,7 @@ def main() -> None:
     print(f"{args.model}: {labels.size} word clips of the {args.split} split, noise from the "
           f"{args.split} part of {len(noise)} background recordings")
     for snr in args.snr:
-        rng = np.random.default_rng(args.seed)
-        x = audio if snr == "none" else add_noise(audio, noise, float(snr), rng)
+        x = audio if snr == "none" else with_noise(audio, noise, float(snr), args.seed)
         predicted = model.predict(mfcc_batch(x, model.frontend_config)).argmax(axis=1)
         correct = int(np.sum(predicted == labels))
         name = "clean" if snr == "none" else f"{float(snr):g} dB SNR"

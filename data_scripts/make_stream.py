@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kws.audio import active_power, write_wav
+from kws.audio import active_power, snr_gain, write_wav
 from kws.errors import DataError, KwsError
 from kws.labels import KEYWORDS, UNKNOWN
 from kws.stream_eval import TruthEvent, write_truth
@@ -234,7 +234,7 @@ def _noise_gain(bed: np.ndarray, events: Sequence[TruthEvent], powers: Sequence[
         noise_power = float(np.mean(bed[a:b] ** 2))
         if p <= 0 or noise_power <= 0:
             continue
-        g = float(np.sqrt(p / (noise_power * 10 ** (snr_db / 10))))
+        g = snr_gain(p, noise_power, snr_db)
         knots_x += [a, b - 1]
         knots_y += [g, g]
     if not knots_x:

@@ -40,6 +40,15 @@ def active_power(clip: np.ndarray) -> float:
     return float(power[power >= peak * 10 ** (-ACTIVE_DB / 10)].mean())
 
 
+def snr_gain(speech_power: float, noise_power: float, snr_db: float) -> float:
+    """Linear gain that puts noise of ``noise_power`` ``snr_db`` dB under ``speech_power``
+    (both mean powers in the same units, e.g. active_power and the noise's mean square);
+    0.0 when either power is not positive (nothing to scale to)."""
+    if speech_power <= 0 or noise_power <= 0:
+        return 0.0
+    return float(np.sqrt(speech_power / (noise_power * 10 ** (snr_db / 10))))
+
+
 def float_to_int16(samples: np.ndarray) -> np.ndarray:
     """Convert float audio in [-1, 1] to int16 with rounding and clipping.
 

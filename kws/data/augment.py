@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kws.audio import active_power
+from kws.audio import active_power, snr_gain
 from kws.data.config import DataConfig
 from kws.data.index import SAMPLE_RATE_HZ
 from kws.errors import AudioError, DataError
@@ -105,9 +105,7 @@ class Augmenter:
                 if snrs is None:
                     volume = volumes[i]
                 else:
-                    speech, noise = active_power(out[i]), float(np.mean(window**2.0))
-                    if speech <= 0 or noise <= 0:
-                        continue
-                    volume = np.sqrt(speech / (noise * 10.0 ** (snrs[i] / 10.0)))
+                    volume = snr_gain(active_power(out[i]), float(np.mean(window**2.0)),
+                                      float(snrs[i]))
                 out[i] += np.float32(volume) * window
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
