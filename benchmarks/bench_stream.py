@@ -33,6 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from data_scripts.make_stream import StreamSpec, make_stream
+from kws.audio import speech_end
 from kws.detector import Detector
 from kws.frontend import mfcc
 from kws.labels import UNKNOWN
@@ -52,10 +53,7 @@ WORD_END_DB = 20.0
 
 def word_end_ms(clip: np.ndarray) -> int:
     """ms from the clip start to the end of its last frame within WORD_END_DB of the peak."""
-    n = clip.size // 320
-    power = np.mean(clip[:n * 320].astype(np.float64).reshape(n, 320) ** 2, axis=1)
-    loud = np.nonzero(power >= power.max() * 10 ** (-WORD_END_DB / 10))[0]
-    return int((loud[-1] + 1) * 20)
+    return int(speech_end(clip, WORD_END_DB)) // 16
 
 
 def main() -> None:

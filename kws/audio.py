@@ -40,6 +40,28 @@ def active_power(clip: np.ndarray) -> float:
     return float(power[power >= peak * 10 ** (-ACTIVE_DB / 10)].mean())
 
 
+def speech_end(clips: np.ndarray, within_db: float = ACTIVE_DB) -> np.ndarray:
+    """Where the speech of each clip ends: the end of its last 20 ms frame within
+    ``within_db`` dB of its loudest frame.
+
+    clips: int16 or float (n,) or (clips, n) at 16 kHz. Returns int64 sample indices in
+    [0, n] (one per clip; a 0-d array for one clip): n // 320 * 320 at most, 0 for digital
+    silence. A clip shorter than one frame ends at 0.
+    """
+    x = np.asarray(clips, dtype=np.float64)
+    one = x.ndim == 1
+    x = np.atleast_2d(x)
+    frames = x.shape[1] // ACTIVE_FRAME_SAMPLES
+    if frames == 0:
+        return np.zeros((), np.int64) if one else np.zeros(x.shape[0], np.int64)
+    power = np.mean(x[:, :frames * ACTIVE_FRAME_SAMPLES].reshape(x.shape[0], frames, -1) ** 2,
+                    axis=2)
+    loud = power >= power.max(axis=1, keepdims=True) * 10 ** (-within_db / 10)
+    last = frames - np.argmax(loud[:, ::-1], axis=1)        # 1 + index of the last loud frame
+    end = np.where(power.max(axis=1) > 0, last * ACTIVE_FRAME_SAMPLES, 0).astype(np.int64)
+    return end[0] if one else end
+
+
 def snr_gain(speech_power: float, noise_power: float, snr_db: float) -> float:
     """Linear gain that puts noise of ``noise_power`` ``snr_db`` dB under ``speech_power``
     (both mean powers in the same units, e.g. active_power and the noise's mean square);

@@ -181,6 +181,32 @@ def match(detections: Sequence[Detection], truth: Sequence[TruthEvent],
                          matches=pairs)
 
 
+LATE_HORIZON_MS = 1000
+"""A detection this long or less after a clip's end may still be that clip's evidence: the
+model's 1 s input holds part of the clip until then."""
+
+
+def late_detections(detections: Sequence[Detection], truth: Sequence[TruthEvent],
+                    after_ms: int = MATCH_AFTER_MS,
+                    horizon_ms: int = LATE_HORIZON_MS) -> list[Detection]:
+    """Detections that found their word but too late: the same label as the last clip that
+    ended before them, more than ``after_ms`` and at most ``horizon_ms`` after its end, and
+    inside no clip's ``[start_ms, end_ms + after_ms]``. Each is a false accept and (unless
+    another detection matched) a false reject for :func:`match`; counted apart, they tell a
+    slow detector (a long average window) from one that hears the wrong thing."""
+    events = sorted(truth, key=lambda e: e.end_ms)
+    ends = np.array([e.end_ms for e in events], dtype=np.int64)
+    late = []
+    for d in detections:
+        if any(e.start_ms <= d.time_ms <= e.end_ms + after_ms for e in events):
+            continue
+        i = int(np.searchsorted(ends, d.time_ms, side="left")) - 1
+        if i >= 0 and events[i].label == d.label and \
+                after_ms < d.time_ms - events[i].end_ms <= horizon_ms:
+            late.append(d)
+    return late
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepPoint:
     """The metrics at one global threshold (0..255)."""

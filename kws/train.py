@@ -135,9 +135,11 @@ class SpeechCommandsData:
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             settings = to_dict(self.config)
-            if settings["noise_snr_db_range"] is None:
-                # off: left out, so that runs from before the setting existed keep their hash
-                del settings["noise_snr_db_range"]
+            for name in ("noise_snr_db_range", "shift_late_ms"):
+                if settings[name] is None:
+                    # off: left out, so that runs from before the setting existed keep
+                    # their hash
+                    del settings[name]
             digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
             for split in ("train", "validation"):
                 clips = self.clips(split)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.audio import active_power, float_to_int16, read_audio
+from kws.audio import active_power, float_to_int16, read_audio, speech_end
 from kws.errors import AudioError
 
 
@@ -81,3 +81,15 @@ def test_active_power_counts_only_frames_near_the_loudest() -> None:
     clip[8000:8320] = 1000                                    # 21 dB down: active
     assert active_power(clip) == pytest.approx((2 * 8000**2 / 2 + 1000**2) / 3, rel=1e-3)
     assert active_power(np.full(100, 3, dtype=np.int16)) == 9.0  # shorter than a frame
+
+
+def test_speech_end_is_the_end_of_the_last_loud_frame() -> None:
+    clips = np.zeros((3, 16000), dtype=np.int16)
+    clips[0, 3200:3840] = 8000                                # loud frames 10-11
+    clips[0, 8000:8320] = 100                                 # 38 dB down: not speech
+    clips[1, 3200:3840] = 8000
+    clips[1, 8000:8640] = 1000                                # 18 dB down: frames 25-26
+    assert speech_end(clips).tolist() == [3840, 27 * 320, 0]  # the last one: silence
+    assert int(speech_end(clips[1], within_db=10.0)) == 3840
+    assert int(speech_end(clips[0])) == 3840 and speech_end(clips[0]).ndim == 0
+    assert speech_end(np.full((2, 100), 3, dtype=np.int16)).tolist() == [0, 0]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kws.audio import speech_end
 from kws.data import Augmenter, DataConfig, epoch_rng, index_dataset, load_noise
 from kws.errors import AudioError, DataError
 
@@ -40,6 +41,23 @@ def test_shift_moves_samples_and_fills_zeros() -> None:
         else:
             want[:s] = clip[-s:]
         np.testing.assert_array_equal(row, want)
+
+
+def test_late_shift_puts_words_up_to_the_window_end_and_never_past_it() -> None:
+    """shift_late_ms: delays up to 400 ms, each capped at the clip's quiet tail, so the word
+    may end right at the clip's end but is never cut; advances stay within shift_ms."""
+    config = DataConfig(**{**QUIET, "shift_ms": 100.0, "shift_late_ms": 400.0})
+    audio = np.zeros((200, 16000), np.int16)
+    ends = np.random.default_rng(1).integers(20, 50, size=200) * 320   # word ends, samples
+    for clip, end in zip(audio, ends, strict=True):
+        clip[end - 3200:end] = 5000                                     # a 200 ms "word"
+    out = Augmenter(config, []).augment(audio, np.random.default_rng(5))
+    want = np.minimum(np.random.default_rng(5).integers(-1600, 6401, size=200), 16000 - ends)
+    got = np.argmax(out != 0, axis=1) - (ends - 3200)                  # the shift applied
+    np.testing.assert_array_equal(got, want)
+    assert got.min() >= -1600 and (got > 1600).any()
+    assert (speech_end(out) == 16000).sum() >= 20                      # many end at the end
+    np.testing.assert_array_equal((out == 5000).sum(axis=1), 3200)      # no word is cut
 
 
 def test_gain_rounds_and_clips() -> None:

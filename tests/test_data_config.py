@@ -19,7 +19,7 @@ def test_shipped_yaml_is_the_defaults() -> None:
 
 def test_round_trip_through_plain_data() -> None:
     config = DataConfig(unknown_share=0.1, gain_db_range=(-3.0, 1.5), seed=7,
-                        noise_snr_db_range=(0.0, 20.0))
+                        noise_snr_db_range=(0.0, 20.0), shift_late_ms=300.0)
     assert from_dict(DataConfig, to_dict(config)) == config
 
 
@@ -45,6 +45,7 @@ def test_keyword_only_and_frozen() -> None:
     ({"gain_db_range": [-50, 0]}, "gain_db_range=\\[-50, 0\\] must satisfy -40.0 <= min"),
     ({"silence_volume_range": [0, 2]}, "silence_volume_range"),
     ({"shift_ms": float("nan")}, "shift_ms=nan must be a finite number"),
+    ({"shift_late_ms": 1500}, "shift_late_ms=1500 must be a finite number in"),
     ({"seed": -1}, "seed=-1 must be an int >= 0"),
     ({"seed": 1.5}, "seed=1.5 must be an int >= 0"),
 ])

@@ -13,6 +13,7 @@ from kws.stream_eval import (
     TruthEvent,
     delay_summary,
     format_report,
+    late_detections,
     match,
     read_truth,
     save_det_png,
@@ -52,6 +53,20 @@ def test_keywords_outside_the_wake_set_are_just_speech() -> None:
     assert list(m.keywords) == ["no"] and m.keywords["no"].clips == 1
     with pytest.raises(DataError, match="detection of 'yes' is not one of the keywords no"):
         match([Detection("yes", 1500, 250)], TRUTH, ["no"], HOUR)
+
+
+def test_late_detections_are_the_right_word_after_the_bound() -> None:
+    found = [Detection("yes", 2500, 200),     # end + 500: in the bound, not late
+             Detection("yes", 2501, 200),     # end + 501, label of the clip before: late
+             Detection("no", 2600, 200),      # wrong label: a plain false accept
+             Detection("no", 7000, 200),      # end + 1000 of 'no': still late
+             Detection("no", 7001, 200),      # past the 1 s horizon: not late
+             Detection("yes", 9600, 200),     # after '_unknown_': not late
+             Detection("yes", 10500, 200)]    # inside the next 'yes' clip: not late
+    late = late_detections(found, TRUTH)
+    assert [(d.label, d.time_ms) for d in late] == [("yes", 2501), ("no", 7000)]
+    assert late_detections(found, TRUTH, after_ms=600) == [found[3]]
+    assert late_detections([], TRUTH) == []
 
 
 def test_each_detection_takes_the_earliest_open_clip() -> None:

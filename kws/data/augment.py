@@ -5,7 +5,9 @@ float arithmetic in between is rounded and clipped back to int16, never cast bar
 draws come from the numpy Generator passed in, in a fixed order, so a seed reproduces a batch
 exactly. Per clip, in this order:
 
-1. time shift by s samples, s uniform in [-shift, +shift] (s > 0 delays), zero-filled;
+1. time shift by s samples, s uniform in [-shift, +shift] (s > 0 delays), zero-filled; with
+   ``shift_late_ms`` set, s uniform in [-shift, +shift_late] and a delay capped at the
+   clip's quiet tail (n - kws.audio.speech_end), so the speech never leaves the clip;
 2. gain g dB, g uniform in ``gain_db_range``;
 3. with probability ``noise_probability``: add a random window of a random background
    recording times v, v uniform in ``noise_volume_range``; or, when ``noise_snr_db_range``
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kws.audio import active_power, snr_gain
+from kws.audio import active_power, snr_gain, speech_end
 from kws.data.config import DataConfig
 from kws.data.index import SAMPLE_RATE_HZ
 from kws.errors import AudioError, DataError
@@ -47,6 +49,8 @@ class Augmenter:
                  sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
         self.config = config
         self.shift_samples = round(config.shift_ms * sample_rate_hz / 1000)
+        self.late_samples = (self.shift_samples if config.shift_late_ms is None
+                             else round(config.shift_late_ms * sample_rate_hz / 1000))
         self.noise = []
         for i, recording in enumerate(noise):
             recording = np.asarray(recording)
@@ -79,7 +83,7 @@ class Augmenter:
         cfg = self.config
         # All draws first, vectorized and in a fixed order (reproducibility does not depend
         # on which clips get noise).
-        shifts = rng.integers(-self.shift_samples, self.shift_samples + 1, size=clips)
+        shifts = rng.integers(-self.shift_samples, self.late_samples + 1, size=clips)
         gains = 10.0 ** (rng.uniform(*cfg.gain_db_range, size=clips) / 20.0)
         noisy = rng.random(clips) < cfg.noise_probability
         volumes = rng.uniform(*cfg.noise_volume_range, size=clips)
@@ -89,6 +93,8 @@ class Augmenter:
         snrs = (rng.uniform(*cfg.noise_snr_db_range, size=clips)
                 if cfg.noise_snr_db_range is not None else None)
 
+        if cfg.shift_late_ms is not None:
+            shifts = np.minimum(shifts, np.maximum(n - speech_end(audio), 0))
         out = np.zeros((clips, n), dtype=np.float32)
         for i in range(clips):
             s = max(-n, min(n, int(shifts[i])))

@@ -44,6 +44,11 @@ class DataConfig:
     (data_scripts/make_stream.py), so a model can be trained for their noise levels."""
     shift_ms: float = 100.0
     """Augmentation time shift: uniform in [-shift_ms, +shift_ms], zero-filled."""
+    shift_late_ms: float | None = None
+    """When set, delays are drawn up to this instead of shift_ms (uniform in [-shift_ms,
+    +shift_late_ms]) and each is capped at the clip's quiet tail (after kws.audio.speech_end),
+    so that many words end right at the end of the model's window, where a stream shows a
+    word the moment it is over: a model trained so can fire sooner after the word."""
     gain_db_range: tuple[float, float] = (-6.0, 6.0)
     """Augmentation gain range in dB (uniform), applied before the noise is added."""
     seed: int = 0
@@ -59,6 +64,8 @@ class DataConfig:
         _number_in(self, "silence_share", 0.0, 1.0)
         _number_in(self, "noise_probability", 0.0, 1.0)
         _number_in(self, "shift_ms", 0.0, 1000.0)
+        if self.shift_late_ms is not None:
+            _number_in(self, "shift_late_ms", 0.0, 1000.0)
         if self.unknown_share is not None:
             _number_in(self, "unknown_share", 0.0, math.inf)
         _range_in(self, "silence_volume_range", 0.0, 1.0)
