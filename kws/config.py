@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
@@ -200,15 +201,30 @@ def to_dict(config: Any) -> dict[str, Any]:
     return fix(out)
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """yaml.SafeLoader with YAML 1.2 booleans: only true and false. YAML 1.1 also reads
+    yes, no, on and off as booleans, which are four of the keywords here
+    (``keyword_thresholds: {yes: 180}``, ``keywords: [on, off]``)."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                  re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a mapping; a missing or malformed file is a ConfigError."""
+    """Read a YAML config file into a mapping; a missing or malformed file is a ConfigError.
+    Only true and false are booleans (YAML 1.2): yes, no, on and off stay strings."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"config {path} is not valid YAML: {first}") from None

@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from kws.config import DetectorConfig, FrontendConfig, from_dict, load_section, to_dict
+from kws.config import (
+    DetectorConfig,
+    FrontendConfig,
+    from_dict,
+    load_section,
+    load_yaml,
+    to_dict,
+)
 from kws.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +60,18 @@ def test_broken_yaml_and_missing_file(tmp_path: Path) -> None:
         load_section(FrontendConfig, p, "frontend")
     with pytest.raises(ConfigError, match="cannot read"):
         load_section(FrontendConfig, tmp_path / "none.yaml", "frontend")
+
+
+def test_keywords_named_yes_no_on_off_stay_strings_in_yaml(tmp_path: Path) -> None:
+    """YAML 1.1 reads yes/no/on/off as booleans; the configs use YAML 1.2's true/false only."""
+    p = tmp_path / "d.yaml"
+    p.write_text("detector:\n  keyword_thresholds: {yes: 180, no: 190, on: 170, off: 200}\n"
+                 "  keywords: [yes, on, off]\n")
+    config = load_section(DetectorConfig, p, "detector")
+    assert config.keyword_thresholds == {"yes": 180, "no": 190, "on": 170, "off": 200}
+    assert config.keywords == ("yes", "on", "off")
+    p.write_text("flags: [true, False, TRUE, yes, 'no']\n")
+    assert load_yaml(p) == {"flags": [True, False, True, "yes", "no"]}
 
 
 def test_detector_config_checks() -> None:
