@@ -2,6 +2,7 @@
 
 Run: python benchmarks/bench_stream.py [--data DIR] [--model M] [--minutes 20] [--seed 1]
                                        [--split test] [--snr 10] [--png det.png]
+                                       [--detector YAML] [--average-window-ms N] ...
 
 1. Builds a stream with data_scripts/make_stream.py from the mini corpus (default: the TEST
    split, 20 minutes, seed 1): an event every 1.5-3.5 s (a 1 s clip then a 0.5-2.5 s gap),
@@ -10,7 +11,9 @@ Run: python benchmarks/bench_stream.py [--data DIR] [--model M] [--minutes 20] [
 2. Runs it through the whole streaming path (StreamingMfcc -> 49-frame history -> model every
    hop -> detector) in hop-sized chunks (640 samples at the default hop), exactly as
    ``kws listen`` does, measuring CPU time (time.process_time) and wall time.
-3. Scores the detections at the model's own DetectorConfig (its metadata): per keyword the
+3. Scores the detections at the model's own DetectorConfig (its metadata; or the
+   ``detector`` section of --detector YAML, then any --average-window-ms, --min-count,
+   --suppression-ms, --threshold): per keyword the
    false-reject rate and false accepts per hour, the total over all ten keywords (a device
    listening for all of them), and the mean per keyword (a device listening for one of
    them: "the wake keyword" of the goal); the delay from the end of the clip, and from the
@@ -34,6 +37,7 @@ import soundfile as sf
 
 from data_scripts.make_stream import StreamSpec, make_stream
 from kws.audio import speech_end
+from kws.config import DetectorConfig, load_section
 from kws.detector import Detector
 from kws.frontend import mfcc
 from kws.labels import UNKNOWN
@@ -66,6 +70,8 @@ def main() -> None:
     ap.add_argument("--snr", type=float, default=10.0)
     ap.add_argument("--png", type=Path, help="save the DET curve here")
     ap.add_argument("--save-stream", type=Path, help="also write the stream WAV + CSV here")
+    ap.add_argument("--detector", type=Path,
+                    help="YAML whose 'detector' section replaces the model's detector")
     for name in ("average_window_ms", "min_count", "suppression_ms", "threshold"):
         ap.add_argument("--" + name.replace("_", "-"), type=int,
                         help=f"override the model's detector {name}")
@@ -88,10 +94,14 @@ def main() -> None:
     changes = {name: getattr(args, name) for name in
                ("average_window_ms", "min_count", "suppression_ms", "threshold")
                if getattr(args, name) is not None}
-    config = dataclasses.replace(model.detector_config, **changes)
+    config = (load_section(DetectorConfig, args.detector, "detector") if args.detector
+              else model.detector_config)
+    config = dataclasses.replace(config, **changes)
     fc = model.frontend_config
     print(f"model: {args.model} ({getattr(model, 'name', '?')}); detector {config}"
-          + (f" (overridden: {changes})" if changes else " (the model's metadata)"))
+          + (f" from {args.detector}" if args.detector else "")
+          + (f" (overridden: {changes})" if changes
+             else "" if args.detector else " (the model's metadata)"))
     stream = ScoreStream(model, fc, config.hop_frames)
     check_window_fits(config, stream.hop_ms)
     detector = Detector(config, model.labels)
