@@ -121,9 +121,11 @@ def main() -> None:
     bound_times, bound_scores = score_audio(model, bound_audio, model.frontend_config,
                                             base.hop_frames)
 
-    def count_late(config: DetectorConfig) -> int:
+    def score(config: DetectorConfig) -> tuple[StreamMetrics, int]:
+        """The metrics of ``config`` on the main stream, and its late detections on both."""
+        m, late = evaluate(config, labels, times, scores, truth, duration_ms)
         found = fast_detect(config, labels, bound_times, bound_scores)
-        return len(late_detections(found, bound_truth))
+        return m, late + len(late_detections(found, bound_truth))
 
     # the vectorized twin must equal the detector before it is trusted
     rng = np.random.default_rng(0)
@@ -143,10 +145,9 @@ def main() -> None:
         config = dataclasses.replace(base, average_window_ms=window, min_count=min_count,
                                      suppression_ms=suppression, threshold=threshold,
                                      keyword_thresholds={})
-        m, late = evaluate(config, labels, times, scores, truth, duration_ms)
-        rows.append((config, m.fa_per_hour(), m.mean_frr, late + count_late(config)))
-    m, late = evaluate(base, labels, times, scores, truth, duration_ms)
-    late += count_late(base)
+        m, late = score(config)
+        rows.append((config, m.fa_per_hour(), m.mean_frr, late))
+    m, late = score(base)
     print(f"shipped defaults: FA/h all {m.fa_per_hour():.2f}, mean FRR "
           f"{100 * m.mean_frr:.1f}%, {late} late detections")
 
@@ -190,15 +191,15 @@ def main() -> None:
         for k in wake:
             for t in sorted(THRESHOLDS):
                 trial = dataclasses.replace(config, keyword_thresholds={**thresholds, k: t})
-                m, late = evaluate(trial, labels, times, scores, truth, duration_ms)
-                if m.fa_per_hour(k) <= budget and late + count_late(trial) == 0:
+                m, late = score(trial)
+                if m.fa_per_hour(k) <= budget and late == 0:
                     thresholds[k] = t
                     break
     tuned = dataclasses.replace(config, keyword_thresholds=thresholds)
-    m, late = evaluate(tuned, labels, times, scores, truth, duration_ms)
+    m, late = score(tuned)
     print(f"per keyword (each FA/h <= {budget:g}, no late detection): FA/h all "
           f"{m.fa_per_hour():.2f}, mean FRR {100 * m.mean_frr:.1f}%, "
-          f"{late + count_late(tuned)} late on the validation streams")
+          f"{late} late on the validation streams")
     for k in wake:
         print(f"  {k:>6s} threshold {thresholds[k]:3d}: FRR "
               f"{100 * m.keywords[k].false_reject_rate:5.1f}%, FA/h {m.fa_per_hour(k):.2f}")

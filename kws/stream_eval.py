@@ -193,12 +193,13 @@ def late_detections(detections: Sequence[Detection], truth: Sequence[TruthEvent]
     ended before them, more than ``after_ms`` and at most ``horizon_ms`` after its end, and
     inside no clip's ``[start_ms, end_ms + after_ms]``. Each is a false accept and (unless
     another detection matched) a false reject for :func:`match`; counted apart, they tell a
-    slow detector (a long average window) from one that hears the wrong thing."""
+    detection that came too late from one that heard the wrong thing."""
     events = sorted(truth, key=lambda e: e.end_ms)
     ends = np.array([e.end_ms for e in events], dtype=np.int64)
+    starts = np.array([e.start_ms for e in events], dtype=np.int64)
     late = []
     for d in detections:
-        if any(e.start_ms <= d.time_ms <= e.end_ms + after_ms for e in events):
+        if np.any((starts <= d.time_ms) & (d.time_ms <= ends + after_ms)):
             continue
         i = int(np.searchsorted(ends, d.time_ms, side="left")) - 1
         if i >= 0 and events[i].label == d.label and \

@@ -48,6 +48,7 @@ from kws.config import (
     to_dict,
 )
 from kws.data import DataConfig
+from kws.data.config import ADDED_LATER
 from kws.errors import ConfigError, KwsError
 from kws.fileio import atomic_write_bytes, atomic_write_text
 from kws.frontend import mfcc_batch
@@ -135,11 +136,9 @@ class SpeechCommandsData:
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             settings = to_dict(self.config)
-            for name in ("noise_snr_db_range", "shift_late_ms"):
+            for name in ADDED_LATER:
                 if settings[name] is None:
-                    # off: left out, so that runs from before the setting existed keep
-                    # their hash
-                    del settings[name]
+                    del settings[name]      # off: older runs keep their hash
             digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
             for split in ("train", "validation"):
                 clips = self.clips(split)

@@ -94,7 +94,7 @@ class Augmenter:
                 if cfg.noise_snr_db_range is not None else None)
 
         if cfg.shift_late_ms is not None:
-            shifts = np.minimum(shifts, np.maximum(n - speech_end(audio), 0))
+            shifts = np.minimum(shifts, n - speech_end(audio))  # speech_end <= n
         out = np.zeros((clips, n), dtype=np.float32)
         for i in range(clips):
             s = max(-n, min(n, int(shifts[i])))

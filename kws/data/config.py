@@ -17,6 +17,9 @@ MAX_GAIN_DB = 40.0
 """Largest |gain| the augmenter accepts: beyond +-40 dB a clip is all clipping or all zeros."""
 MAX_SNR_DB = 60.0
 """Largest augmentation SNR (the smallest is -MAX_SNR_DB / 3 = -20 dB)."""
+ADDED_LATER = ("noise_snr_db_range", "shift_late_ms")
+"""Settings added after the first runs: while off (None) they are left out of the data
+fingerprint (kws.train), so that older runs keep their recorded hash."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
