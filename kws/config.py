@@ -337,26 +337,6 @@ class TrainConfig:
     """Decay after the warm-up: 'cosine' (to min_learning_rate) or 'constant'."""
     label_smoothing: float = 0.0
     """Cross-entropy label smoothing (0 = off)."""
-    mixup_alpha: float = 0.0
-    """Beta(alpha, alpha) mixup of feature pairs within a batch (0 = off)."""
-    mixup_prob: float = 1.0
-    """Share of the batches that are mixed up when mixup_alpha > 0."""
-    time_masks: int = 0
-    """SpecAugment: number of time masks per training clip (0 = off)."""
-    time_mask_frames: int = 5
-    """SpecAugment: largest time mask, in frames."""
-    freq_masks: int = 0
-    """SpecAugment: number of coefficient masks per training clip (0 = off)."""
-    freq_mask_coeffs: int = 2
-    """SpecAugment: largest coefficient mask, in coefficients."""
-    speed_perturb: float = 0.0
-    """Largest relative speed change of training audio (0.1: factor in [0.9, 1.1]; 0 = off),
-    applied around the clip centre before kws.data's shift/gain/noise augmentation."""
-    eq_db: float = 0.0
-    """Random equalizer on training audio: a gain curve through random values in
-    [-eq_db, +eq_db] dB at 125, 250, 500 Hz ... 8 kHz (other microphones; 0 = off)."""
-    reverb_prob: float = 0.0
-    """Share of training clips convolved with a synthetic room response (RT60 0.1-0.6 s)."""
     weight_averaging: float = 0.0
     """Momentum of an exponential moving average of the weights, updated after each epoch
     (0 = off; 0.9 averages roughly the last 10 epochs); validation and the kept model use
@@ -376,11 +356,9 @@ class TrainConfig:
     """Seed of every random choice (initial weights, augmentation, order, dropout)."""
 
     def __post_init__(self) -> None:
-        _positive(self, "epochs", "batch_size", "learning_rate", "min_learning_rate",
-                  "time_mask_frames", "freq_mask_coeffs")
-        for name in ("epochs", "batch_size", "warmup_epochs", "time_masks", "freq_masks",
-                     "early_stopping_patience", "seed", "time_mask_frames",
-                     "freq_mask_coeffs"):
+        _positive(self, "epochs", "batch_size", "learning_rate", "min_learning_rate")
+        for name in ("epochs", "batch_size", "warmup_epochs", "early_stopping_patience",
+                     "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name}={value!r} must be an int >= 0")
@@ -392,24 +370,10 @@ class TrainConfig:
                 f"warmup_epochs={self.warmup_epochs} must be below epochs={self.epochs}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule={self.schedule!r} must be 'cosine' or 'constant'")
-        for name in ("label_smoothing", "mixup_alpha", "mixup_prob"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{name}={value!r} must be a finite number >= 0")
-        if self.label_smoothing >= 1 or self.mixup_prob > 1:
-            raise ConfigError(f"label_smoothing={self.label_smoothing} must be < 1 and "
-                              f"mixup_prob={self.mixup_prob} at most 1")
-        if isinstance(self.speed_perturb, bool) or not isinstance(self.speed_perturb,
-                                                                  (int, float)) \
-                or not 0 <= self.speed_perturb < 0.5:
-            raise ConfigError(f"speed_perturb={self.speed_perturb!r} must be in [0, 0.5)")
-        if isinstance(self.eq_db, bool) or not isinstance(self.eq_db, (int, float)) \
-                or not 0 <= self.eq_db <= 20:
-            raise ConfigError(f"eq_db={self.eq_db!r} must be in [0, 20]")
-        if isinstance(self.reverb_prob, bool) or not isinstance(self.reverb_prob, (int, float)) \
-                or not 0 <= self.reverb_prob <= 1:
-            raise ConfigError(f"reverb_prob={self.reverb_prob!r} must be in [0, 1]")
+        value = self.label_smoothing
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or not 0 <= value < 1:
+            raise ConfigError(f"label_smoothing={value!r} must be a number in [0, 1)")
         if isinstance(self.weight_averaging, bool) or not isinstance(
                 self.weight_averaging, (int, float)) or not 0 <= self.weight_averaging < 1:
             raise ConfigError(f"weight_averaging={self.weight_averaging!r} must be in [0, 1)")

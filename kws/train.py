@@ -1,7 +1,7 @@
 """Training of the DS-CNN (Keras on TensorFlow): augmentation, checkpoints, resume, history.
 
-    train clips (int16) -> speed, equalizer, room (train options) -> kws.data's time shift,
-      gain, background noise -> int8 features (kws.frontend)       [all seeded by (seed, epoch)]
+    kws.data's epoch examples (clips, stream windows, mined negatives; one augmentation
+      pipeline, a random stream per (seed, epoch, example)) -> int8 features (kws.frontend)
       -> SpecAugment masks, shuffle, teachers' targets, mixup      [seeded by (seed, epoch)]
       -> one Keras epoch -> weight average -> validation accuracy -> kept weights, early
          stopping -> checkpoint (atomic)
@@ -48,7 +48,15 @@ from kws.config import (
     to_dict,
 )
 from kws.data import DataConfig
-from kws.data.config import ADDED_LATER
+from kws.data.augment import (
+    MASK_PURPOSE,
+    MIXUP_PURPOSE,
+    ORDER_PURPOSE,
+    epoch_rng,
+    mixup,
+    spec_augment,
+)
+from kws.data.training import ClipSet, SpeechCommandsData
 from kws.errors import ConfigError, KwsError
 from kws.fileio import atomic_write_bytes, atomic_write_text
 from kws.frontend import mfcc_batch
@@ -64,91 +72,25 @@ CHECKPOINT_VERSION = 1
 # The data interface training needs (implemented by kws.data)
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ClipSet:
-    """One split's clips: audio int16 (n, clip_samples) at 16 kHz, labels int64 (n,) indexing
-    kws.labels.LABELS."""
-
-    audio: np.ndarray
-    labels: np.ndarray
-
-
 class TrainingData(Protocol):
-    """What training needs from a dataset: clips of a split and a seeded augmentation.
+    """What training needs from a dataset (kws.data.SpeechCommandsData is one).
 
-    ``clips(split)`` -> ClipSet for "train" or "validation" (training never asks for "test");
-    ``augment(audio, labels, rng)`` -> int16 (n, samples), a fresh random variant of the
-    int16 audio (n, samples) of clips with these labels; ``fingerprint`` -> a short hash of
-    everything the data depends on (files, splits, augmentation settings). Evaluation also
-    uses ``word_clip_mask(split)`` -> bool (n,), False for _silence_ clips cut from noise.
+    ``clips(split)`` -> ClipSet of clean clips of "train" or "validation" (training never
+    asks for "test"); ``epoch_examples(splits, seed, epoch)`` -> ClipSet, the augmented
+    examples of one epoch over those splits' clips (int16 (n, samples), labels (n,)), a pure
+    function of its arguments; ``fingerprint`` -> a short hash of everything the data
+    depends on (files, splits, augmentation settings). Evaluation also uses
+    ``word_clip_mask(split)`` -> bool (n,), False for _silence_ clips cut from noise.
     """
 
     def clips(self, split: str) -> ClipSet: ...
 
     def word_clip_mask(self, split: str) -> np.ndarray: ...
 
-    def augment(self, audio: np.ndarray, labels: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray: ...
+    def epoch_examples(self, splits: tuple[str, ...], seed: int, epoch: int) -> ClipSet: ...
 
     @property
     def fingerprint(self) -> str: ...
-
-
-class SpeechCommandsData:
-    """TrainingData over kws.data: the 12-class Speech Commands task of a dataset folder.
-
-    Splits, _silence_ / _unknown_ and augmentation (time shift, gain, background noise) are
-    kws.data's (DataConfig). ``fingerprint``: sha256 of the data settings, the int16 audio
-    and labels of the train and validation splits and the training noise, i.e. of exactly
-    what training sees.
-    """
-
-    def __init__(self, data_dir: str | Path, config: DataConfig) -> None:
-        from kws.data import Augmenter, index_dataset, load_noise
-
-        self.config = config
-        self.index = index_dataset(data_dir, config)
-        self._noise = load_noise(self.index, "train")
-        self._augmenter = Augmenter(config, self._noise)
-        self._clips: dict[str, ClipSet] = {}
-        self._fingerprint: str | None = None
-
-    def clips(self, split: str) -> ClipSet:
-        from kws.data import load_split_audio
-
-        if split not in self._clips:
-            audio, labels = load_split_audio(self.index, split)
-            self._clips[split] = ClipSet(audio, labels)
-        return self._clips[split]
-
-    def word_clip_mask(self, split: str) -> np.ndarray:
-        """bool (n,): True for the clips of word folders (False for cut _silence_ clips)."""
-        from kws.data.index import BACKGROUND_NOISE_DIR
-
-        return np.array([clip.path.parent.name != BACKGROUND_NOISE_DIR
-                         for clip in self.index.split(split)])
-
-    def augment(self, audio: np.ndarray, labels: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-        return self._augmenter.augment(audio, rng)
-
-    @property
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            settings = to_dict(self.config)
-            for name in ADDED_LATER:
-                if settings[name] is None:
-                    del settings[name]      # off: older runs keep their hash
-            digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-            for split in ("train", "validation"):
-                clips = self.clips(split)
-                digest.update(split.encode())
-                digest.update(clips.labels.astype("<i8").tobytes())
-                digest.update(np.ascontiguousarray(clips.audio).astype("<i2").tobytes())
-            for recording in self._noise:
-                digest.update(recording.astype("<i2").tobytes())
-            self._fingerprint = digest.hexdigest()[:16]
-        return self._fingerprint
 
 
 def make_training_data(data_dir: str | Path, config: RunConfig) -> SpeechCommandsData:
@@ -223,178 +165,51 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
 # Per-epoch features, a pure function of (data, seed, epoch)
 # --------------------------------------------------------------------------------------------
 
-def epoch_rng(seed: int, epoch: int, stream: int) -> np.random.Generator:
-    """The generator of one random stream (0 augmentation, 1 masks/order/mixup) of an epoch."""
-    return np.random.default_rng([seed, epoch, stream])
-
-
-def spec_augment(features: np.ndarray, train: TrainConfig,
-                 rng: np.random.Generator) -> np.ndarray:
-    """SpecAugment on int8 features (n, frames, coeffs): masked cells become 0 (in place)."""
-    n, frames, coeffs = features.shape
-    for count, largest, axis_len, axis in ((train.time_masks, train.time_mask_frames, frames, 1),
-                                           (train.freq_masks, train.freq_mask_coeffs, coeffs, 2)):
-        for _ in range(count):
-            width = rng.integers(0, largest + 1, n)
-            start = rng.integers(0, axis_len, n)
-            pos = np.arange(axis_len)
-            mask = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + width)[:, None])
-            if axis == 1:
-                features[mask[:, :, None].repeat(coeffs, 2)] = 0
-            else:
-                features[mask[:, None, :].repeat(frames, 1)] = 0
-    return features
-
-
-def speed_perturb(audio: np.ndarray, max_change: float,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Play each clip faster or slower (tempo and pitch together, like tape), around its centre.
-
-    audio: int16 (n, samples). Factor r uniform in [1 - max_change, 1 + max_change] per clip:
-    out[t] = in[c + (t - c) * r] (linear interpolation, c the centre sample), zero outside
-    the clip; rounded and clipped to int16. Returns int16 (n, samples).
-    """
-    if max_change <= 0:
-        return audio
-    n = audio.shape[1]
-    centre = (n - 1) / 2
-    t = np.arange(n, dtype=np.float64) - centre
-    factors = rng.uniform(1 - max_change, 1 + max_change, len(audio))
-    out = np.empty_like(audio)
-    grid = np.arange(n, dtype=np.float64)
-    for i, factor in enumerate(factors):
-        resampled = np.interp(centre + t * factor, grid, audio[i].astype(np.float64),
-                              left=0.0, right=0.0)
-        out[i] = np.clip(np.rint(resampled), -32768, 32767).astype(np.int16)
-    return out
-
-
-EQ_ANCHORS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
-"""Frequencies of the random equalizer's gain points (log-spaced, one per octave)."""
-REVERB_RT60_S = (0.1, 0.6)
-"""Range of the synthetic rooms' reverberation time (60 dB decay), in seconds."""
-
-
-def _to_int16(audio: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(audio), -32768, 32767).astype(np.int16)
-
-
-def random_eq(audio: np.ndarray, max_db: float, rng: np.random.Generator,
-              rate_hz: int = 16000) -> np.ndarray:
-    """A different microphone per clip: int16 (n, samples) -> int16, each clip filtered with
-    a smooth gain curve (linear in log frequency) through random gains in [-max_db, max_db]
-    dB at EQ_ANCHORS_HZ. 0 dB everywhere leaves the audio unchanged."""
-    if max_db <= 0:
-        return audio
-    n = audio.shape[1]
-    log_f = np.log2(np.maximum(np.fft.rfftfreq(n, 1 / rate_hz), EQ_ANCHORS_HZ[0]))
-    anchors = np.log2(EQ_ANCHORS_HZ)
-    # Linear interpolation as a matrix: curve_db = gains_db @ weights, (bins, anchors) weights.
-    weights = np.stack([np.interp(log_f, anchors, np.eye(len(anchors))[k])
-                        for k in range(len(anchors))], axis=1)
-    gains_db = rng.uniform(-max_db, max_db, (len(audio), len(anchors)))
-    out = np.empty_like(audio)
-    for start in range(0, len(audio), 256):
-        block = slice(start, start + 256)
-        gain = 10 ** ((gains_db[block] @ weights.T) / 20)
-        spectrum = np.fft.rfft(audio[block].astype(np.float32), axis=1) * gain
-        out[block] = _to_int16(np.fft.irfft(spectrum, n=n, axis=1))
-    return out
-
-
-def random_reverb(audio: np.ndarray, prob: float, rng: np.random.Generator,
-                  rate_hz: int = 16000) -> np.ndarray:
-    """A room for some clips: with probability ``prob`` a clip (int16 (n, samples)) is
-    convolved with direct sound + exponentially decaying noise (RT60 in REVERB_RT60_S, the
-    reverberant part's energy 0.1-1 times the direct sound's), energy kept; int16 out."""
-    out = audio.copy()
-    if prob <= 0:
-        return out
-    n = audio.shape[1]
-    chosen = np.flatnonzero(rng.random(len(audio)) < prob)
-    for i in chosen:
-        rt60 = rng.uniform(*REVERB_RT60_S)
-        length = int(rt60 * rate_hz)
-        t = np.arange(1, length + 1) / rate_hz
-        tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60)
-        tail *= np.sqrt(rng.uniform(0.1, 1.0) / np.sum(tail ** 2))
-        response = np.concatenate([[1.0], tail])
-        size = 1 << int(np.ceil(np.log2(n + length + 1)))
-        wet = np.fft.irfft(np.fft.rfft(audio[i].astype(np.float64), size)
-                           * np.fft.rfft(response, size), size)[:n]
-        wet *= np.sqrt(np.sum(audio[i].astype(np.float64) ** 2) / max(np.sum(wet ** 2), 1e-9))
-        out[i] = _to_int16(wet)
-    return out
-
-
-def mixup(x: np.ndarray, y: np.ndarray, train: TrainConfig, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Mixup within each batch: x float32 (n, ...), y float32 one-hot (n, classes)."""
-    if train.mixup_alpha <= 0:
-        return x, y
-    x, y = x.copy(), y.copy()
-    for start in range(0, len(x), train.batch_size):
-        if rng.random() >= train.mixup_prob:
-            continue
-        stop = min(start + train.batch_size, len(x))
-        partner = start + rng.permutation(stop - start)
-        lam = rng.beta(train.mixup_alpha, train.mixup_alpha, stop - start).astype(np.float32)
-        lam = np.maximum(lam, 1 - lam)  # the first clip stays the dominant one
-        x[start:stop] = (lam[:, None, None, None] * x[start:stop]
-                         + (1 - lam[:, None, None, None]) * x[partner])
-        y[start:stop] = lam[:, None] * y[start:stop] + (1 - lam[:, None]) * y[partner]
-    return x, y
-
-
 class EpochFeatures:
-    """Augmented int8 features of the training clips for any epoch, prefetched in a thread.
+    """Augmented int8 features and labels of an epoch's examples, prefetched in a thread.
 
-    ``get(epoch)`` -> int8 (n, frames, coeffs), a pure function of (data, seed, epoch);
-    ``cache_dir`` (optional) keeps them on disk so runs that share data and seed share work.
+    ``get(epoch)`` -> (int8 (n, frames, coeffs), int64 (n,)), a pure function of (data,
+    splits, seed, epoch): the clips, stream windows and mined negatives of
+    ``data.epoch_examples``. ``cache_dir`` (optional) keeps them on disk so runs that share
+    data and seed share work.
     """
 
-    def __init__(self, data: TrainingData, train_set: ClipSet, frontend: FrontendConfig,
+    def __init__(self, data: TrainingData, splits: tuple[str, ...], frontend: FrontendConfig,
                  train: TrainConfig, cache_dir: Path | None = None) -> None:
-        self.data, self.train_set, self.frontend, self.train = data, train_set, frontend, train
+        self.data, self.splits, self.frontend, self.train = data, splits, frontend, train
         self.seed = train.seed
-        audio_settings = [train.speed_perturb, train.eq_db, train.reverb_prob]
-        key = json.dumps([data.fingerprint, to_dict(frontend), self.seed, len(train_set.labels),
-                          *(audio_settings if any(audio_settings) else [])], sort_keys=True)
+        key = json.dumps([data.fingerprint, to_dict(frontend), self.seed, list(splits)],
+                         sort_keys=True)
         self.cache_dir = (cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
                           if cache_dir else None)
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._pending: dict[int, Future[np.ndarray]] = {}
+        self._pending: dict[int, Future[tuple[np.ndarray, np.ndarray]]] = {}
 
-    def _compute(self, epoch: int) -> np.ndarray:
-        path = self.cache_dir / f"epoch_{epoch:04d}.npy" if self.cache_dir else None
+    def _compute(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        path = self.cache_dir / f"epoch_{epoch:04d}.npz" if self.cache_dir else None
         if path is not None and path.exists():
             try:
-                return np.load(path)
-            except (OSError, ValueError):
+                with np.load(path) as npz:
+                    return npz["features"], npz["labels"]
+            except (OSError, ValueError, KeyError):
                 pass  # a damaged cache file is recomputed
-        rate = self.frontend.sample_rate_hz
-        audio = speed_perturb(self.train_set.audio, self.train.speed_perturb,
-                              epoch_rng(self.seed, epoch, 2))
-        audio = random_eq(audio, self.train.eq_db, epoch_rng(self.seed, epoch, 3), rate)
-        audio = random_reverb(audio, self.train.reverb_prob, epoch_rng(self.seed, epoch, 4),
-                              rate)
-        audio = self.data.augment(audio, self.train_set.labels, epoch_rng(self.seed, epoch, 0))
-        features = mfcc_batch(audio, self.frontend)
+        examples = self.data.epoch_examples(self.splits, self.seed, epoch)
+        features = mfcc_batch(examples.audio, self.frontend)
         if path is not None:
+            buf = io.BytesIO()
+            np.savez(buf, features=features, labels=examples.labels)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.save(fh, features)
-            tmp.replace(path)
-        return features
+            atomic_write_bytes(path, buf.getvalue())
+        return features, examples.labels
 
     def prefetch(self, epoch: int) -> None:
         """Start computing ``epoch`` in the background."""
         if epoch not in self._pending:
             self._pending[epoch] = self._pool.submit(self._compute, epoch)
 
-    def get(self, epoch: int) -> np.ndarray:
-        """int8 (n, frames, coeffs) features of ``epoch`` (waits for the prefetch)."""
+    def get(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(features int8 (n, frames, coeffs), labels int64 (n,)) of ``epoch`` (waits for
+        the prefetch)."""
         self.prefetch(epoch)
         return self._pending.pop(epoch).result()
 
@@ -534,13 +349,11 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     keras.utils.set_random_seed(train_cfg.seed)
 
     data = data or make_training_data(data_dir, config)
-    parts = [data.clips(split) for split in train_cfg.train_splits]
-    train_set = ClipSet(np.concatenate([p.audio for p in parts]),
-                        np.concatenate([p.labels for p in parts]))
+    train_clips = sum(len(data.clips(split).labels) for split in train_cfg.train_splits)
     val_set = data.clips("validation")
     val_x = _as_model_input(mfcc_batch(val_set.audio, config.frontend))
     run_info = {**config.to_dict(), "data_fingerprint": data.fingerprint,
-                "train_clips": int(len(train_set.labels)),
+                "train_clips": int(train_clips),
                 "validation_clips": int(len(val_set.labels))}
     if not resume:
         atomic_write_text(out / "config.json", json.dumps(run_info, indent=2) + "\n")
@@ -572,7 +385,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
              f"{best_acc:.4f} at epoch {best_epoch})")
 
     teachers = [load_float_model(Path(run) / "model.keras") for run in train_cfg.teachers]
-    features = EpochFeatures(data, train_set, config.frontend, train_cfg,
+    features = EpochFeatures(data, train_cfg.train_splits, config.frontend, train_cfg,
                              Path(cache_dir) if cache_dir else None)
     verbose = (1 if sys.stdout.isatty() else 0) if progress is None else int(progress)
     num_classes = len(LABELS)
@@ -583,19 +396,20 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                 stopped_early = True
                 break
             t0 = time.monotonic()
-            feats = features.get(epoch)
+            feats, labels = features.get(epoch)
             if epoch + 1 < train_cfg.epochs:
                 features.prefetch(epoch + 1)
-            rng = epoch_rng(train_cfg.seed, epoch, 1)
-            feats = spec_augment(feats.copy(), train_cfg, rng)
-            order = rng.permutation(len(feats))
+            feats = spec_augment(feats.copy(), config.data,
+                                 epoch_rng(train_cfg.seed, epoch, MASK_PURPOSE))
+            order = epoch_rng(train_cfg.seed, epoch, ORDER_PURPOSE).permutation(len(feats))
             x = _as_model_input(feats[order])
-            y = _one_hot(train_set.labels[order], num_classes, train_cfg.label_smoothing)
+            y = _one_hot(labels[order], num_classes, train_cfg.label_smoothing)
             if teachers:
                 taught = np.mean([t.predict(x, batch_size=512, verbose=0) for t in teachers],
                                  axis=0)
                 y = (1 - train_cfg.distill_weight) * y + train_cfg.distill_weight * taught
-            x, y = mixup(x, y, train_cfg, rng)
+            x, y = mixup(x, y, config.data, train_cfg.batch_size,
+                         epoch_rng(train_cfg.seed, epoch, MIXUP_PURPOSE))
             lr = learning_rate(train_cfg, epoch)
             optimizer.learning_rate.assign(lr)
             if verbose:

@@ -11,14 +11,14 @@ import numpy as np
 from kws.data import Augmenter, DataConfig, index_dataset, load_noise
 from kws.data.clips import read_clips
 from kws.data.index import BACKGROUND_NOISE_DIR
-from kws.train import ClipSet
+from kws.data.training import ClipSet, concat, epoch_examples
 
 
 class SmallData:
     """The first ``per_class`` clips of every class of each split (train/validation/test)."""
 
-    def __init__(self, mini: Path, per_class: int = 6) -> None:
-        config = DataConfig()
+    def __init__(self, mini: Path, per_class: int = 6, config: DataConfig | None = None) -> None:
+        config = config or DataConfig()
         self.index = index_dataset(mini, config)
         self.augmenter = Augmenter(config, load_noise(self.index, "train"))
         self.per_class = per_class
@@ -42,9 +42,9 @@ class SmallData:
     def word_clip_mask(self, split: str) -> np.ndarray:
         return self._load(split)[1]
 
-    def augment(self, audio: np.ndarray, labels: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-        return self.augmenter.augment(audio, rng)
+    def epoch_examples(self, splits: tuple[str, ...], seed: int, epoch: int) -> ClipSet:
+        return epoch_examples(self.augmenter, concat([self.clips(s) for s in splits]), seed,
+                              epoch)
 
     @property
     def fingerprint(self) -> str:

@@ -134,7 +134,8 @@ def test_tiny_model_metadata_round_trip(tiny_run) -> None:
     out, *_ = tiny_run
     meta = read_metadata(out / "model.tflite")
     expected = build_metadata("ds_cnn_tiny", FrontendConfig(),
-                              data_fingerprint=meta["data_fingerprint"])
+                              data_fingerprint=meta["data_fingerprint"],
+                              training={"train_splits": ["train"], "tuning_percent": None})
     assert meta == json.loads(json.dumps(expected))
     model = KwsModel(out / "model.tflite", FrontendConfig())
     assert model.labels == LABELS
@@ -192,11 +193,11 @@ import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-from kws.train import train
+from kws.train import load_run_config, train
 from tests.model_fakes import SmallData
 
 mode, config, out, mini = sys.argv[1:5]
-data = SmallData(Path(mini), per_class=3)
+data = SmallData(Path(mini), per_class=3, config=load_run_config(config).data)
 
 def hook(epoch):
     if mode == "kill" and epoch == 2:
@@ -218,20 +219,20 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
     from kws.train import load_checkpoint
 
     config = yaml.safe_load((CONFIGS / "ds_cnn_tiny.yaml").read_text())
-    # Every source of randomness and state on: dropout, masks, mixup, speed, warm-up +
-    # cosine, weight averaging.
+    # Every source of randomness and state on: dropout, masks, mixup, speed, equalizer,
+    # room, stream windows, warm-up + cosine, weight averaging.
     config["model"].update(stem_dropout=0.1, head_dropout=0.2)
-    config["train"].update(epochs=4, warmup_epochs=1, schedule="cosine", mixup_alpha=0.3,
-                           time_masks=1, freq_masks=1, speed_perturb=0.1,
-                           weight_averaging=0.5)
+    config["train"].update(epochs=4, warmup_epochs=1, schedule="cosine", weight_averaging=0.5)
+    config["data"] = dict(mixup_alpha=0.3, time_masks=1, freq_masks=1, speed_perturb=0.1,
+                          eq_db=3.0, reverb_prob=0.3, stream_windows=0.5)
     path = tmp_path / "resume.yaml"
     path.write_text(yaml.safe_dump(config))
 
-    from kws.train import train
+    from kws.train import load_run_config, train
     from tests.model_fakes import SmallData
 
-    train(path, mini_dir, tmp_path / "whole", data=SmallData(mini_dir, per_class=3),
-          progress=False)
+    train(path, mini_dir, tmp_path / "whole", progress=False,
+          data=SmallData(mini_dir, per_class=3, config=load_run_config(path).data))
     killed = _run("kill", path, tmp_path / "killed", mini_dir)
     assert killed.returncode == -9, killed.stderr[-2000:]
     _, state = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")

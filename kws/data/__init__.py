@@ -3,8 +3,13 @@
 - :func:`index_dataset`: folder in the original layout -> :class:`DatasetIndex`
   (per split, :class:`Clip` (path, label_id, start, volume); labels from kws.labels)
 - :func:`load_split_audio`: a split as int16 (N, 16000) audio + int64 (N,) labels
-- :func:`load_noise`, :class:`Augmenter`, :func:`epoch_rng`: seeded int16 -> int16
-  augmentation (time shift, gain, background noise)
+- :class:`Augmenter`, :func:`example_rng`: the one seeded int16 -> int16 augmentation
+  pipeline (speed, equalizer, room, gain, time shift, background noise from
+  :func:`load_noise`); :func:`spec_augment`, :func:`mixup` on an epoch's features
+- :class:`WindowMaker` (kws.data.windows): 1-s stream windows over words laid end to end,
+  labelled by the share of each word inside
+- :class:`SpeechCommandsData` (kws.data.training): every training example of an epoch
+  (clips, stream windows, mined negatives), what kws.train trains on
 - :class:`FeatureCache`: clean int8 (N, 49, 10) features per split, cached on disk
 - :class:`DataConfig`: the YAML section ``data:`` (configs/data.yaml)
 
@@ -19,8 +24,8 @@ Usage (training)::
     import numpy as np
 
     from kws.config import FrontendConfig, load_section
-    from kws.data import (Augmenter, DataConfig, FeatureCache, epoch_rng, index_dataset,
-                          load_noise, load_split_audio)
+    from kws.data import (Augmenter, DataConfig, FeatureCache, SpeechCommandsData,
+                          index_dataset, load_noise, load_split_audio)
     from kws.frontend import mfcc_batch
 
     data_config = load_section(DataConfig, "configs/data.yaml", "data")
@@ -31,20 +36,22 @@ Usage (training)::
     audio, labels = load_split_audio(index, "train")   # int16 (N, 16000), int64 (N,)
     augmenter = Augmenter(data_config, load_noise(index, "train"))
     for epoch in range(epochs):
-        rng = epoch_rng(data_config, epoch)
-        order = rng.permutation(len(labels))
-        for batch in np.array_split(order, len(order) // 256):
-            x = mfcc_batch(augmenter.augment(audio[batch], rng))   # int8 (B, 49, 10)
-            y = labels[batch]
+        x = mfcc_batch(augmenter.augment(audio, seed=0, epoch=epoch))   # int8 (N, 49, 10)
+
+    data = SpeechCommandsData("speech_commands_v0.02", data_config)
+    examples = data.epoch_examples(("train",), seed=0, epoch=0)   # clips + windows + negatives
 """
 
-from kws.data.augment import Augmenter, epoch_rng
+from kws.data.augment import Augmenter, example_rng, mixup, spec_augment
 from kws.data.cache import FeatureCache, default_cache_dir
 from kws.data.clips import load_noise, load_split_audio, read_clip
 from kws.data.config import DataConfig
 from kws.data.index import CLIP_SAMPLES, Clip, DatasetIndex, index_dataset
-from kws.data.splits import SPLITS, which_set
+from kws.data.splits import ALL_SPLITS, SPLITS, TUNING, which_set
+from kws.data.training import ClipSet, SpeechCommandsData
+from kws.data.windows import WindowMaker
 
-__all__ = ["CLIP_SAMPLES", "SPLITS", "Augmenter", "Clip", "DataConfig", "DatasetIndex",
-           "FeatureCache", "default_cache_dir", "epoch_rng", "index_dataset", "load_noise",
-           "load_split_audio", "read_clip", "which_set"]
+__all__ = ["ALL_SPLITS", "CLIP_SAMPLES", "SPLITS", "TUNING", "Augmenter", "Clip", "ClipSet",
+           "DataConfig", "DatasetIndex", "FeatureCache", "SpeechCommandsData", "WindowMaker",
+           "default_cache_dir", "example_rng", "index_dataset", "load_noise",
+           "load_split_audio", "mixup", "read_clip", "spec_augment", "which_set"]

@@ -17,9 +17,18 @@ MAX_GAIN_DB = 40.0
 """Largest |gain| the augmenter accepts: beyond +-40 dB a clip is all clipping or all zeros."""
 MAX_SNR_DB = 60.0
 """Largest augmentation SNR (the smallest is -MAX_SNR_DB / 3 = -20 dB)."""
-ADDED_LATER = ("noise_snr_db_range", "shift_late_ms")
-"""Settings added after the first runs: while off (None) they are left out of the data
-fingerprint (kws.train), so that older runs keep their recorded hash."""
+ADDED_LATER = {"noise_snr_db_range": None, "shift_late_ms": None, "speed_perturb": 0.0,
+               "eq_db": 0.0, "reverb_prob": 0.0, "mixup_alpha": 0.0, "mixup_prob": 1.0,
+               "time_masks": 0, "time_mask_frames": 5, "freq_masks": 0, "freq_mask_coeffs": 2,
+               "stream_windows": 0.0, "hard_negatives": None, "tuning_percent": None}
+"""Settings added after the first runs, with their "off" values: while off they are left out
+of the data fingerprint (kws.data.SpeechCommandsData), so that older runs keep their hash."""
+WINDOW_KEYWORD_SHARE = 0.8
+"""A stream window is labelled with a keyword when at least this share of the keyword's
+active speech energy lies inside it (kws.data.windows)."""
+WINDOW_FRAGMENT_SHARE = 0.1
+"""Less than this share of a word inside a window counts as no speech (the window is then
+_silence_ unless another word is in it)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,6 +63,38 @@ class DataConfig:
     word the moment it is over: a model trained so can fire sooner after the word."""
     gain_db_range: tuple[float, float] = (-6.0, 6.0)
     """Augmentation gain range in dB (uniform), applied before the noise is added."""
+    speed_perturb: float = 0.0
+    """Largest relative speed change of training audio (0.1: factor in [0.9, 1.1]; 0 = off),
+    tape-like (tempo and pitch) around the clip centre."""
+    eq_db: float = 0.0
+    """Random equalizer on training audio: a gain curve through random values in
+    [-eq_db, +eq_db] dB at 125, 250, 500 Hz ... 8 kHz (other microphones; 0 = off)."""
+    reverb_prob: float = 0.0
+    """Share of training examples convolved with a synthetic room response (RT60 0.1-0.6 s)."""
+    mixup_alpha: float = 0.0
+    """Beta(alpha, alpha) mixup of feature pairs within a batch (0 = off)."""
+    mixup_prob: float = 1.0
+    """Share of the batches that are mixed up when mixup_alpha > 0."""
+    time_masks: int = 0
+    """SpecAugment: number of time masks per training example (0 = off)."""
+    time_mask_frames: int = 5
+    """SpecAugment: largest time mask, in frames."""
+    freq_masks: int = 0
+    """SpecAugment: number of coefficient masks per training example (0 = off)."""
+    freq_mask_coeffs: int = 2
+    """SpecAugment: largest coefficient mask, in coefficients."""
+    stream_windows: float = 0.0
+    """Stream windows per epoch, as a multiple of the training clips (0 = off): 1-s windows
+    cut at random from three training clips laid end to end with random gaps, the word
+    anywhere, also partly outside, labelled by the rule of kws.data.windows."""
+    hard_negatives: str | None = None
+    """A .npz of mined windows (``kws mine-negatives``: windows of training-split streams where
+    a model false-accepts, labelled by the same rule), added to every epoch; a path relative
+    to the working directory."""
+    tuning_percent: float | None = None
+    """When set, this share (percent) of the validation speakers (a salted hash of the
+    speaker id) forms the split "tuning" and leaves "validation": a model trained on train +
+    validation can still have its detector tuned on speakers it never heard."""
     seed: int = 0
     """Seed of every random choice (unknown sampling, silence cuts, augmentation)."""
 
@@ -76,6 +117,19 @@ class DataConfig:
         if self.noise_snr_db_range is not None:
             _range_in(self, "noise_snr_db_range", -MAX_SNR_DB / 3, MAX_SNR_DB)
         _range_in(self, "gain_db_range", -MAX_GAIN_DB, MAX_GAIN_DB)
+        _number_in(self, "speed_perturb", 0.0, 0.45)
+        _number_in(self, "eq_db", 0.0, 20.0)
+        _number_in(self, "reverb_prob", 0.0, 1.0)
+        _number_in(self, "mixup_alpha", 0.0, 10.0)
+        _number_in(self, "mixup_prob", 0.0, 1.0)
+        _number_in(self, "stream_windows", 0.0, 20.0)
+        for name in ("time_masks", "time_mask_frames", "freq_masks", "freq_mask_coeffs"):
+            _int_in(self, name, 0, 1000)
+        if self.tuning_percent is not None:
+            _number_in(self, "tuning_percent", 1.0, 99.0)
+        if self.hard_negatives is not None and (not isinstance(self.hard_negatives, str)
+                                                or not self.hard_negatives):
+            raise ConfigError(f"hard_negatives={self.hard_negatives!r} must be a file path")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an int >= 0")
 
@@ -86,6 +140,12 @@ def _number_in(obj: object, name: str, low: float, high: float) -> None:
         raise ConfigError(f"{name}={value!r} must be a number")
     if not math.isfinite(value) or not low <= value <= high:
         raise ConfigError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
+
+
+def _int_in(obj: object, name: str, low: int, high: int) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} must be an int in [{low}, {high}]")
 
 
 def _range_in(obj: object, name: str, low: float, high: float) -> None:

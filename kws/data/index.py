@@ -27,7 +27,16 @@ import numpy as np
 import soundfile as sf
 
 from kws.data.config import DataConfig
-from kws.data.splits import LIST_FILES, SPLITS, read_split_list, speaker_of, which_set
+from kws.data.splits import (
+    ALL_SPLITS,
+    LIST_FILES,
+    SPLITS,
+    TUNING,
+    in_tuning,
+    read_split_list,
+    speaker_of,
+    which_set,
+)
 from kws.errors import DataError
 from kws.labels import KEYWORDS, LABELS, SILENCE, UNKNOWN
 
@@ -39,7 +48,7 @@ BACKGROUND_NOISE_DIR = "_background_noise_"
 """Folder of the long noise recordings (silence clips and augmentation noise)."""
 SILENCE_ID = LABELS.index(SILENCE)
 UNKNOWN_ID = LABELS.index(UNKNOWN)
-_SPLIT_STREAM = {"train": 0, "validation": 1, "test": 2}
+_SPLIT_STREAM = {"train": 0, "validation": 1, "test": 2, TUNING: 3}
 """Per-split random streams: Generator([seed, purpose, split]) so splits do not interact."""
 _UNKNOWN_PURPOSE, _SILENCE_PURPOSE = 1, 2
 
@@ -79,7 +88,7 @@ class DatasetIndex:
     split_source: str
 
     def split(self, split: str) -> tuple[Clip, ...]:
-        """The clips of ``split`` ("train", "validation" or "test")."""
+        """The clips of ``split`` ("train", "validation", "test" or "tuning")."""
         check_split(split)
         return self.clips[split]
 
@@ -101,9 +110,9 @@ class DatasetIndex:
 
 
 def check_split(split: str) -> None:
-    """Raise DataError unless ``split`` is one of SPLITS."""
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+    """Raise DataError unless ``split`` is one of ALL_SPLITS."""
+    if split not in ALL_SPLITS:
+        raise DataError(f"unknown split {split!r} (expected one of {', '.join(ALL_SPLITS)})")
 
 
 def label_of(word: str) -> int:
@@ -130,12 +139,16 @@ def index_dataset(data_dir: str | Path, config: DataConfig | None = None) -> Dat
         raise DataError(f"{root} has no <word>/*.wav clips: not a Speech Commands folder")
     assignment, source = _assign_splits(root, words, config)
 
-    clips: dict[str, list[Clip]] = {s: [] for s in SPLITS}
+    if config.tuning_percent is not None:
+        for rel, split in assignment.items():
+            if split == "validation" and in_tuning(rel, config.tuning_percent):
+                assignment[rel] = TUNING
+    clips: dict[str, list[Clip]] = {s: [] for s in ALL_SPLITS}
     for rel, label_id in words.items():
         clips[assignment[rel]].append(Clip(root / rel, label_id))
     noise = _noise_regions(root, config)
     final: dict[str, tuple[Clip, ...]] = {}
-    for split in SPLITS:
+    for split in ALL_SPLITS:
         kept = _sample_unknown(clips[split], config, split)
         kept += _cut_silence(noise[split], math.ceil(config.silence_share * len(kept)),
                              config, split, root)
@@ -185,9 +198,9 @@ def _assign_splits(root: Path, words: Mapping[str, int],
 
 def _noise_regions(root: Path, config: DataConfig) -> dict[str, tuple[NoiseRegion, ...]]:
     folder = root / BACKGROUND_NOISE_DIR
-    regions: dict[str, list[NoiseRegion]] = {s: [] for s in SPLITS}
+    regions: dict[str, list[NoiseRegion]] = {s: [] for s in ALL_SPLITS}
     if not folder.is_dir():
-        return {s: () for s in SPLITS}
+        return {s: () for s in ALL_SPLITS}
     train_share = (100.0 - config.validation_percent - config.testing_percent) / 100.0
     for path in sorted(folder.glob("*.wav")):
         try:
@@ -202,6 +215,11 @@ def _noise_regions(root: Path, config: DataConfig) -> dict[str, tuple[NoiseRegio
                   round(info.frames * (train_share + config.validation_percent / 100.0)),
                   info.frames]
         for split, start, stop in zip(SPLITS, bounds[:-1], bounds[1:], strict=True):
+            if split == "validation" and config.tuning_percent is not None:
+                # the tuning split takes the second half of the validation part
+                middle = (start + stop) // 2
+                regions[TUNING].append(NoiseRegion(path, middle, stop))
+                stop = middle
             regions[split].append(NoiseRegion(path, start, stop))
     return {s: tuple(r) for s, r in regions.items()}
 

@@ -17,6 +17,12 @@ from kws.errors import DataError
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 """Split names, in the order every table and cache lists them."""
+TUNING = "tuning"
+"""The optional fourth split: validation speakers held out for detector tuning
+(DataConfig.tuning_percent); empty unless that is set."""
+ALL_SPLITS: tuple[str, ...] = (*SPLITS, TUNING)
+_TUNING_SALT = "kws-tuning"
+"""Salt of the tuning hash, so that it is independent of the dataset's own split hash."""
 LIST_FILES: dict[str, str] = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 """The dataset's list file of each held-out split (paths relative to the dataset folder)."""
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
@@ -35,6 +41,13 @@ def hash_percentage(filename: str | Path) -> float:
     """The hash rule's position of a clip's speaker, a float in [0, 100]."""
     digest = hashlib.sha1(speaker_of(filename).encode("utf-8")).hexdigest()
     return (int(digest, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+
+
+def in_tuning(filename: str | Path, percent: float) -> bool:
+    """Whether a validation clip's speaker belongs to the tuning split: a salted sha1 of the
+    speaker id, as a position in [0, 100), below ``percent``. Deterministic per speaker."""
+    digest = hashlib.sha1(f"{_TUNING_SALT}/{speaker_of(filename)}".encode()).hexdigest()
+    return int(digest[:8], 16) / 2**32 * 100.0 < percent
 
 
 def which_set(filename: str | Path, validation_percent: float, testing_percent: float) -> str:
