@@ -29,217 +29,29 @@ file, byte for byte.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from kws.audio import active_power, snr_gain, write_wav
-from kws.errors import DataError, KwsError
+from kws.audio import active_power, write_wav
+from kws.data.streams import (
+    RATE_HZ,
+    SPLITS,
+    StreamSpec,
+    TruthEvent,
+    make_stream,
+    noise_bed,
+    split_clips,
+    split_noise,
+    write_truth,
+)
+from kws.errors import KwsError
 from kws.labels import KEYWORDS, UNKNOWN
-from kws.stream_eval import TruthEvent, write_truth
 
-RATE_HZ = 16000
-"""Sample rate of the dataset and of the stream."""
-SAMPLES_PER_MS = RATE_HZ // 1000
-NOISE_FOLDER = "_background_noise_"
-LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
-"""The dataset's held-out lists; every other clip is training."""
-SPLITS = ("train", "validation", "test")
-NOISE_PIECE_S = (4.0, 12.0)
-"""Length range of one piece of a noise file in the bed, in seconds."""
-CROSSFADE_MS = 50
-"""Cross-fade between two noise pieces."""
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class StreamSpec:
-    """What to build (all times in seconds)."""
-
-    split: str = "test"
-    """train, validation or test."""
-    duration_s: float = 60.0
-    """Length of the recording."""
-    seed: int = 0
-    """Seed of every random choice."""
-    snr_db: float | None = 10.0
-    """Speech-to-noise ratio under each clip in dB; None = no background noise."""
-    keyword_fraction: float = 0.7
-    """Probability that an event is a keyword (else an unknown word)."""
-    gap_min_s: float = 1.0
-    """Shortest silence (noise only) after a clip."""
-    gap_max_s: float = 3.0
-    """Longest silence after a clip."""
-    lead_s: float = 1.0
-    """Noise before the first clip."""
-    keywords: tuple[str, ...] = KEYWORDS
-    """Keywords to use (a subset of kws.labels.KEYWORDS)."""
-
-    def __post_init__(self) -> None:
-        if self.split not in SPLITS:
-            raise DataError(f"split={self.split!r} must be one of {', '.join(SPLITS)}")
-        if not self.duration_s > 0:
-            raise DataError(f"duration_s={self.duration_s} must be positive")
-        if not 0 <= self.keyword_fraction <= 1:
-            raise DataError(f"keyword_fraction={self.keyword_fraction} must be in [0, 1]")
-        if not 0 <= self.gap_min_s <= self.gap_max_s:
-            raise DataError(f"gaps {self.gap_min_s}..{self.gap_max_s} s must satisfy "
-                            "0 <= min <= max")
-        if self.lead_s < 0:
-            raise DataError(f"lead_s={self.lead_s} must be >= 0")
-        bad = [k for k in self.keywords if k not in KEYWORDS]
-        if bad or not self.keywords:
-            raise DataError(f"keywords {bad or '(none)'} must be a non-empty subset of "
-                            f"{', '.join(KEYWORDS)}")
-
-
-def split_clips(data: Path, split: str) -> list[str]:
-    """Relative paths ('yes/x_nohash_0.wav') of the split's one-second clips, sorted."""
-    lists = {}
-    for name, file in LIST_FILES.items():
-        path = data / file
-        if not path.is_file():
-            raise DataError(f"{path}: missing (is {data} a Speech Commands folder?)")
-        lists[name] = {ln.strip() for ln in path.read_text().splitlines() if ln.strip()}
-    every = sorted(p.relative_to(data).as_posix() for p in data.glob("*/*.wav")
-                   if p.parent.name != NOISE_FOLDER)
-    if split == "train":
-        held_out = lists["validation"] | lists["test"]
-        return [p for p in every if p not in held_out]
-    present = set(every)
-    return sorted(p for p in lists[split] if p in present)
-
-
-def _read(path: Path) -> np.ndarray:
-    try:
-        data, rate = sf.read(str(path), dtype="int16")
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise DataError(f"{path}: unreadable ({str(exc).splitlines()[0]})") from None
-    if rate != RATE_HZ or data.ndim != 1:
-        raise DataError(f"{path}: expected 16 kHz mono, got {rate} Hz, shape {data.shape}")
-    return data
-
-
-def noise_bed(recordings: Sequence[np.ndarray], num_samples: int,
-              rng: np.random.Generator) -> np.ndarray:
-    """float64 (num_samples,) of unit-RMS pieces of ``recordings`` (int16 (n_i,)), cross-faded."""
-    noises = []
-    for x in recordings:
-        x = x.astype(np.float64)
-        rms = np.sqrt(np.mean(x**2))
-        if rms > 0 and x.size > 2 * CROSSFADE_MS * SAMPLES_PER_MS:
-            noises.append(x / rms)
-    if not noises:
-        raise DataError("no usable background noise for the stream")
-    fade = CROSSFADE_MS * SAMPLES_PER_MS
-    bed = np.zeros(num_samples + fade)
-    pos = 0
-    ramp = np.linspace(0.0, 1.0, fade, endpoint=False)
-    while pos < num_samples:
-        src = noises[int(rng.integers(len(noises)))]
-        length = min(src.size, int(rng.uniform(*NOISE_PIECE_S) * RATE_HZ) + fade)
-        start = int(rng.integers(0, src.size - length + 1))
-        piece = src[start:start + length].copy()
-        piece[:fade] *= ramp
-        piece[-fade:] *= ramp[::-1]
-        end = min(bed.size, pos + length)
-        bed[pos:end] += piece[:end - pos]
-        pos += length - fade
-    return bed[:num_samples]
-
-
-def split_noise(data: Path, split: str) -> list[np.ndarray]:
-    """The part of every _background_noise_ recording that kws.data reserves for ``split``
-    (int16 (n_i,) each): a test stream never carries noise that training heard."""
-    from kws.data import index_dataset, load_noise
-
-    folder = data / NOISE_FOLDER
-    if not any(folder.glob("*.wav")):
-        raise DataError(f"{folder}: no noise files")
-    return load_noise(index_dataset(data), split)
-
-
-def make_stream(data: str | Path, spec: StreamSpec) -> tuple[np.ndarray, list[TruthEvent],
-                                                                list[str]]:
-    """Build the recording.
-
-    Returns (audio int16 (round(duration_s * 16000),), truth events in time order, the
-    source clip of each event). Raises DataError when the split lacks keywords or files.
-    """
-    data = Path(data)
-    if not data.is_dir():
-        raise DataError(f"{data}: no such dataset folder")
-    rng = np.random.default_rng(spec.seed)
-    clips = split_clips(data, spec.split)
-    by_word: dict[str, list[str]] = {k: [] for k in spec.keywords}
-    unknown: list[str] = []
-    for rel in clips:
-        word = rel.split("/")[0]
-        if word in by_word:
-            by_word[word].append(rel)
-        elif word not in KEYWORDS:
-            unknown.append(rel)
-    empty = [k for k, v in by_word.items() if not v]
-    if empty:
-        raise DataError(f"split {spec.split!r} of {data} has no clips of {', '.join(empty)}")
-    if not unknown and spec.keyword_fraction < 1:
-        raise DataError(f"split {spec.split!r} of {data} has no unknown words")
-    pools = {k: list(rng.permutation(v)) for k, v in by_word.items()}
-    pools[UNKNOWN] = list(rng.permutation(unknown)) if unknown else []
-    cursor = dict.fromkeys(pools, 0)
-
-    total = int(round(spec.duration_s * RATE_HZ))
-    speech = np.zeros(total, dtype=np.float64)
-    events: list[TruthEvent] = []
-    sources: list[str] = []
-    powers: list[float] = []
-    t_ms = int(round(spec.lead_s * 1000))
-    while True:
-        label = (spec.keywords[int(rng.integers(len(spec.keywords)))]
-                 if rng.random() < spec.keyword_fraction else UNKNOWN)
-        pool = pools[label]
-        rel = pool[cursor[label] % len(pool)]
-        cursor[label] += 1
-        clip = _read(data / rel)
-        start = t_ms * SAMPLES_PER_MS
-        if start + clip.size > total:
-            break
-        speech[start:start + clip.size] = clip
-        end_ms = t_ms + -(-clip.size // SAMPLES_PER_MS)
-        events.append(TruthEvent(t_ms, end_ms, label))
-        sources.append(rel)
-        powers.append(active_power(clip))
-        gap_ms = int(round(rng.uniform(spec.gap_min_s, spec.gap_max_s) * 1000))
-        t_ms = end_ms + gap_ms
-
-    mix = speech
-    if spec.snr_db is not None:
-        bed = noise_bed(split_noise(data, spec.split), total, rng)
-        gain = _noise_gain(bed, events, powers, spec.snr_db, total)
-        mix = speech + gain * bed
-    audio = np.clip(np.rint(mix), -32768, 32767).astype(np.int16)
-    return audio, events, sources
-
-
-def _noise_gain(bed: np.ndarray, events: Sequence[TruthEvent], powers: Sequence[float],
-                snr_db: float, total: int) -> np.ndarray:
-    """float64 (total,): noise gain, constant under each clip (its SNR), linear in between."""
-    knots_x: list[float] = []
-    knots_y: list[float] = []
-    for e, p in zip(events, powers, strict=True):
-        a, b = e.start_ms * SAMPLES_PER_MS, e.end_ms * SAMPLES_PER_MS
-        noise_power = float(np.mean(bed[a:b] ** 2))
-        if p <= 0 or noise_power <= 0:
-            continue
-        g = snr_gain(p, noise_power, snr_db)
-        knots_x += [a, b - 1]
-        knots_y += [g, g]
-    if not knots_x:
-        return np.zeros(total)
-    return np.interp(np.arange(total, dtype=np.float64), knots_x, knots_y)
+__all__ = ["RATE_HZ", "StreamSpec", "active_power", "make_stream", "noise_bed", "split_clips",
+           "split_noise", "write_stream"]
 
 
 def write_stream(out: str | Path, truth: str | Path, audio: np.ndarray,

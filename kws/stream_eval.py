@@ -17,7 +17,6 @@ The DET sweep computes the model's scores once and reruns only the detector per 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,65 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from kws.config import DetectorConfig
+from kws.data.streams import TRUTH_FIELDS, TruthEvent, read_truth, write_truth
 from kws.detector import Detection, Detector
 from kws.errors import DataError
 from kws.stream import with_overrides
 
+__all__ = ["MATCH_AFTER_MS", "TRUTH_FIELDS", "KeywordMetrics", "StreamMetrics", "SweepPoint",
+           "TruthEvent", "delay_summary", "format_report", "late_detections", "match",
+           "read_truth", "save_det_png", "sweep_thresholds", "write_truth"]
+
 MATCH_AFTER_MS = 500
 """A detection may come this long after the end of its keyword's clip and still count."""
 MS_PER_HOUR = 3_600_000
-TRUTH_FIELDS = ("start_ms", "end_ms", "label")
-"""Required columns of a truth CSV (more columns are allowed and ignored)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TruthEvent:
-    """One clip of the stream: [start_ms, end_ms) in ms from the stream start, its label."""
-
-    start_ms: int
-    end_ms: int
-    label: str
-
-
-def read_truth(path: str | Path) -> list[TruthEvent]:
-    """Read a truth CSV; a missing file, column or a malformed row raises DataError."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = [f for f in TRUTH_FIELDS if f not in (reader.fieldnames or [])]
-            if missing:
-                raise DataError(f"{path}: truth CSV lacks column {missing[0]!r} "
-                                f"(needs {', '.join(TRUTH_FIELDS)})")
-            events = []
-            for line, row in enumerate(reader, start=2):
-                try:
-                    start, end = int(row["start_ms"]), int(row["end_ms"])
-                except (TypeError, ValueError):
-                    raise DataError(f"{path}:{line}: start_ms/end_ms must be integers, got "
-                                    f"{row['start_ms']!r}, {row['end_ms']!r}") from None
-                if not 0 <= start < end or not row["label"]:
-                    raise DataError(f"{path}:{line}: bad event {start}..{end} "
-                                    f"{row['label']!r}")
-                events.append(TruthEvent(start, end, row["label"]))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read truth CSV ({exc.strerror})") from None
-    return sorted(events, key=lambda e: (e.start_ms, e.end_ms))
-
-
-def write_truth(path: str | Path, events: Iterable[TruthEvent],
-                sources: Sequence[str] | None = None) -> None:
-    """Write a truth CSV atomically (``start_ms,end_ms,label`` and optionally ``source``)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    events = list(events)
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([*TRUTH_FIELDS, *(["source"] if sources is not None else [])])
-        for i, e in enumerate(events):
-            writer.writerow([e.start_ms, e.end_ms, e.label,
-                             *([sources[i]] if sources is not None else [])])
-    tmp.replace(path)
 
 
 @dataclasses.dataclass

@@ -69,12 +69,12 @@ def test_noise_is_at_the_asked_snr_under_each_clip(mini_dir) -> None:
 
 def test_noise_comes_from_the_part_of_each_recording_kept_for_the_split(mini_dir,
                                                                         monkeypatch) -> None:
-    import data_scripts.make_stream as ms
+    import kws.data.streams as ms
 
     asked = []
     real = ms.split_noise
-    monkeypatch.setattr(ms, "split_noise", lambda data, split: asked.append(split) or
-                        real(data, split))
+    monkeypatch.setattr(ms, "split_noise", lambda data, split, percent=None:
+                        asked.append(split) or real(data, split, percent))
     ms.make_stream(mini_dir, StreamSpec(split="test", duration_s=5, seed=3))
     assert asked == ["test"]
     files = sorted((mini_dir / "_background_noise_").glob("*.wav"))
@@ -116,3 +116,24 @@ def test_the_bundled_demo_is_what_make_stream_builds(mini_dir) -> None:
                                                         gap_max_s=1.5))
     np.testing.assert_array_equal(read_audio(assets / "demo.wav"), audio)
     assert read_truth(assets / "demo.csv") == events
+
+
+def test_tuning_split_divides_the_validation_speakers(mini_dir) -> None:
+    """With a tuning percent, "validation" and "tuning" share no speaker and together are
+    the validation list; their noise is the two halves of the validation part."""
+    from kws.data.splits import speaker_of
+    from kws.data.streams import split_noise
+
+    whole = split_clips(mini_dir, "validation")
+    val = split_clips(mini_dir, "validation", 50.0)
+    tune = split_clips(mini_dir, "tuning", 50.0)
+    assert sorted(val + tune) == whole and val and tune
+    assert not {speaker_of(p) for p in val} & {speaker_of(p) for p in tune}
+    halves = [split_noise(mini_dir, s, 50.0) for s in ("validation", "tuning")]
+    for a, b, c in zip(*halves, split_noise(mini_dir, "validation"), strict=True):
+        np.testing.assert_array_equal(np.concatenate([a, b]), c)
+    audio, truth, sources = make_stream(mini_dir, StreamSpec(
+        split="tuning", duration_s=30, seed=1, tuning_percent=50.0))
+    assert truth and set(sources) <= set(tune)
+    with pytest.raises(DataError, match="tuning_percent"):
+        StreamSpec(split="tuning")
