@@ -228,6 +228,32 @@ def check_io(model: TfliteModel, meta: dict[str, Any], frontend: FrontendConfig,
     return inp.scale[0], inp.zero_point[0], out.scale[0], out.zero_point[0]
 
 
+def board_hop_frames(device: TfliteModel, frontend: FrontendConfig, minimum: int,
+                     cpu_mhz: float = NANO33BLE_MHZ) -> int:
+    """The inference hop (whole frames) the exporter gives a device model on the board: from
+    its multiply-accumulates, the timing model above and ``minimum`` (the laptop's hop).
+    ``kws quantize`` tunes a detector at this hop and stores it in the metadata."""
+    inference_ms = estimate_inference_ms(count_macs(device), cpu_mhz)
+    frame_ms = FRONTEND_FRAME_MS * NANO33BLE_MHZ / cpu_mhz
+    return choose_hop_frames(inference_ms, frame_ms, frontend, minimum)
+
+
+def board_detector_config(meta: dict[str, Any], hop_frames: int,
+                          frontend: FrontendConfig) -> DetectorConfig:
+    """The detector the board runs at ``hop_frames``: the metadata's ``board_detector`` when
+    it was tuned at that hop (kws quantize / kws tune-detector), else the laptop detector
+    adapted by :func:`device_detector_config`."""
+    from kws.config import from_dict
+
+    tuned = meta.get("board_detector")
+    if isinstance(tuned, dict):
+        config = from_dict(DetectorConfig, tuned, "board_detector.")
+        if config.hop_frames == hop_frames:
+            return config
+    return device_detector_config(from_dict(DetectorConfig, meta["detector"]), hop_frames,
+                                  frontend)
+
+
 def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
               arena_measured: int, cpu_mhz: float = NANO33BLE_MHZ,
               name: str = "model") -> DevicePlan:
@@ -248,8 +274,11 @@ def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
     macs = count_macs(device)
     inference_ms = estimate_inference_ms(macs, cpu_mhz)
     frame_ms = FRONTEND_FRAME_MS * NANO33BLE_MHZ / cpu_mhz
-    hop = choose_hop_frames(inference_ms, frame_ms, frontend, detector.hop_frames)
-    device_detector = device_detector_config(detector, hop, frontend)
+    hop = board_hop_frames(device, frontend, detector.hop_frames, cpu_mhz)
+    try:
+        device_detector = board_detector_config(meta, hop, frontend)
+    except ConfigError as exc:
+        raise ModelError(f"{name}: bad metadata: {exc}") from None
     return DevicePlan(
         model_name=str(meta["model_name"]), model_bytes=device_bytes, frontend=frontend,
         labels=labels, metadata_detector=detector, detector=device_detector,

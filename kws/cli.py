@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "kws.commands.features",
     "kws.commands.train",
     "kws.commands.quantize",
+    "kws.commands.tune_detector",
+    "kws.commands.mine_negatives",
     "kws.commands.evaluate",
     "kws.commands.download",
     "kws.commands.prepare",

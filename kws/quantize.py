@@ -348,6 +348,45 @@ def build_metadata(model_name: str, frontend: FrontendConfig,
     }
 
 
+def stamp_detectors(model_path: str | Path, detector: DetectorConfig,
+                    board_detector: DetectorConfig | None = None,
+                    tuning: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write new detector defaults into a model's metadata (the weights do not change).
+
+    ``detector``: the laptop's (metadata ``detector``); ``board_detector``: the one tuned at
+    the board's hop (``board_detector``, read by the exporter); ``tuning``: how they were
+    chosen (``detector_tuning``). The file is replaced atomically; a ``manifest.json``
+    beside it gets the new size and sha256 of the file and the tuning summary. Returns the
+    new metadata.
+    """
+    from kws.runtime import read_metadata
+
+    path = Path(model_path)
+    meta = read_metadata(path)
+    meta["detector"] = to_dict(detector)
+    for key, value in (("board_detector", board_detector and to_dict(board_detector)),
+                       ("detector_tuning", tuning)):
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    atomic_write_bytes(path, add_metadata(remove_metadata(path.read_bytes()), meta))
+    manifest_path = path.parent / "manifest.json"
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            manifest = None
+        if isinstance(manifest, dict) and path.name in manifest.get("files", {}):
+            manifest["files"][path.name] = {"bytes": path.stat().st_size,
+                                            "sha256": sha256_file(path)}
+            manifest["detector"] = {"detector": meta["detector"],
+                                    "board_detector": meta.get("board_detector"),
+                                    "tuning": tuning}
+            atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return meta
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -398,7 +437,9 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     logit_shift = shift_logits_to_nonnegative(batch1, rows)
     tflite = convert_int8(batch1, rows)
     metadata = build_metadata(config.model.name, config.frontend, detector,
-                              data_fingerprint=raw.get("data_fingerprint"))
+                              data_fingerprint=raw.get("data_fingerprint"),
+                              training={"train_splits": list(config.train.train_splits),
+                                        "tuning_percent": config.data.tuning_percent})
     full = add_metadata(tflite, metadata)
     device = strip_for_device(full)
     model_path, device_path = run / "model.tflite", run / "model_device.tflite"

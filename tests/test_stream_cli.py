@@ -54,6 +54,16 @@ def test_detect_prints_every_detection(fake_model, stream, capsys) -> None:
                        "probability": expect[0].score / 256}
 
 
+def test_detect_says_when_it_heard_nothing(fake_model, tmp_path, capsys) -> None:
+    from kws.audio import write_wav
+
+    quiet = tmp_path / "quiet.wav"
+    write_wav(quiet, np.zeros(32000, np.int16), 16000)
+    assert cli.main(["detect", str(quiet), "--keywords", "yes", "--threshold", "255"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{quiet}: no keyword heard (2.0 s, threshold 255)"]
+
+
 def test_detect_keywords_and_threshold_options(fake_model, stream, capsys) -> None:
     wav, _ = stream
     assert cli.main(["detect", str(wav), "--keywords", "yes", "--threshold", "0"]) == 0

@@ -32,8 +32,13 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for path in args.files:
         audio = read_audio(path, pipeline.frontend_config.sample_rate_hz)
-        for found in detect_audio(model, audio, pipeline.frontend_config,
-                                  pipeline.detector_config):
+        detections = detect_audio(model, audio, pipeline.frontend_config,
+                                  pipeline.detector_config)
+        if not detections and not args.json:
+            seconds = audio.size / pipeline.frontend_config.sample_rate_hz
+            print(f"{path}: no keyword heard ({seconds:.1f} s, threshold "
+                  f"{pipeline.detector_config.threshold})", flush=True)
+        for found in detections:
             if args.json:
                 rows.append({"file": str(path), "time_ms": found.time_ms,
                              "label": found.label, "score": found.score,

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from kws.commands.tune_detector import add_tuning_options, tune_model, tuning_spec
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``quantize`` sub-command."""
@@ -14,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quantize", help="int8-quantize a training run (needs TensorFlow)",
                        description="Write RUN/model.tflite (with kws metadata), "
                                    "RUN/model_device.tflite (stripped for TFLite Micro) and "
-                                   "RUN/manifest.json from RUN/model.keras.")
+                                   "RUN/manifest.json from RUN/model.keras, then tune the "
+                                   "detector (as 'kws tune-detector') and stamp it in.")
     p.add_argument("run", type=Path, help="training run folder (from 'kws train')")
     p.add_argument("--data", type=Path, required=True,
                    help="Speech Commands folder (calibration clips and accuracy)")
@@ -22,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="calibration list, paths relative to --data (default: %(default)s)")
     p.add_argument("--detector", type=Path,
                    help="YAML with a 'detector' section: the detector defaults written into "
-                        "the model's metadata (default: kws.config.DetectorConfig())")
+                        "the model's metadata instead of tuning them")
+    p.add_argument("--no-tune", action="store_true",
+                   help="skip the detector tuning (the metadata keeps the stock defaults)")
+    add_tuning_options(p)
     p.set_defaults(func=run)
 
 
@@ -43,4 +49,6 @@ def run(args: argparse.Namespace) -> int:
               f"{note}")
     print(f"TFLite Micro tensor arena: {m['tensor_arena_bytes']} bytes")
     print(f"manifest: {result.manifest_path}")
+    if args.detector is None and not args.no_tune:
+        tune_model(result.model_path, args.data, tuning_spec(args), args.tune_split)
     return 0
