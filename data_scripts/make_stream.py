@@ -77,6 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds of noise after each clip (default 1 3)")
     p.add_argument("--keywords", type=lambda s: tuple(w for w in s.split(",") if w),
                    default=KEYWORDS, help="comma-separated keywords (default: all ten)")
+    p.add_argument("--tuning-percent", type=float,
+                   help="the model's data.tuning_percent: splits validation speakers into "
+                        "'validation' and 'tuning' (needed for --split tuning)")
     p.add_argument("--out", type=Path, required=True, help="output WAV (16 kHz int16 mono)")
     p.add_argument("--truth", type=Path, help="output CSV (default: OUT with .csv)")
 
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     spec = StreamSpec(split=args.split, duration_s=args.duration, seed=args.seed,
                       snr_db=None if args.no_noise else args.snr,
                       keyword_fraction=args.keyword_fraction, gap_min_s=args.gap[0],
-                      gap_max_s=args.gap[1], keywords=args.keywords)
+                      gap_max_s=args.gap[1], keywords=args.keywords,
+                      tuning_percent=args.tuning_percent)
     audio, events, sources = make_stream(args.data, spec)
     truth = args.truth or args.out.with_suffix(".csv")
     write_stream(args.out, truth, audio, events, sources)

@@ -30,8 +30,9 @@ from kws.errors import DataError
 from kws.stream import with_overrides
 
 __all__ = ["MATCH_AFTER_MS", "TRUTH_FIELDS", "KeywordMetrics", "StreamMetrics", "SweepPoint",
-           "TruthEvent", "delay_summary", "format_report", "late_detections", "match",
-           "read_truth", "save_det_png", "sweep_thresholds", "write_truth"]
+           "TruthEvent", "WORD_END_DB", "best_within_budget", "delay_summary",
+           "format_report", "late_detections", "match", "read_truth", "save_det_png",
+           "sweep_thresholds", "word_delays", "word_end_ms", "write_truth"]
 
 MATCH_AFTER_MS = 500
 """A detection may come this long after the end of its keyword's clip and still count."""
@@ -184,6 +185,35 @@ def sweep_thresholds(times_ms: np.ndarray, scores: np.ndarray, labels: Sequence[
         points.append(SweepPoint(int(threshold),
                                  match(found, truth, keywords, duration_ms)))
     return points
+
+
+def best_within_budget(points: Sequence[SweepPoint], fa_per_hour_per_keyword: float
+                       ) -> SweepPoint | None:
+    """The sweep point with the lowest mean FRR whose false accepts per hour per keyword
+    (all false accepts / keywords / hours) are within the budget; None if none is."""
+    ok = [p for p in points
+          if p.metrics.fa_per_hour() / max(1, len(p.metrics.keywords))
+          <= fa_per_hour_per_keyword + 1e-9]
+    return min(ok, key=lambda p: (p.metrics.mean_frr, -p.threshold)) if ok else None
+
+
+WORD_END_DB = 20.0
+"""The spoken word ends at the last 20 ms frame within this many dB of its clip's loudest."""
+
+
+def word_end_ms(clip: np.ndarray) -> int:
+    """ms from a clean clip's start (int16 (n,) at 16 kHz) to the end of its spoken word: the
+    end of its last 20 ms frame within WORD_END_DB of the loudest (kws.audio.speech_end)."""
+    from kws.audio import speech_end
+
+    return int(speech_end(clip, WORD_END_DB)) // 16
+
+
+def word_delays(metrics: StreamMetrics, word_ends_ms: dict[int, int]) -> list[int]:
+    """time_ms - end of the spoken word of every matched clip; ``word_ends_ms`` maps a truth
+    clip's start_ms to its word's end (ms in the stream)."""
+    return [d.time_ms - word_ends_ms[e.start_ms] for d, e in metrics.matches
+            if e.start_ms in word_ends_ms]
 
 
 def delay_summary(delays_ms: Sequence[int]) -> dict[str, float]:

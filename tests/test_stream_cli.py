@@ -108,7 +108,28 @@ def test_evaluate_stream_reports_and_draws(fake_model, stream, tmp_path, capsys)
                      "--json", str(js)]) == 0
     out = capsys.readouterr().out
     assert "threshold 160" in out and "FA/h" in out and "delay after clip end" in out
+    assert "false accepts/hour per keyword" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
-    figures = json.loads(js.read_text())
+    figures = json.loads(js.read_text())["streams"][0]
     assert figures["duration_ms"] == 30000 and len(figures["keywords"]) == 10
     assert [p["threshold"] for p in figures["sweep"]][:3] == [0, 8, 16]
+    within = [p for p in figures["sweep"] if p["fa_per_hour"] / 10 <= 1.0]
+    best = figures["frr_at_budget"]
+    if within:
+        assert best["mean_frr"] == min(p["mean_frr"] for p in within)
+    else:
+        assert best is None
+
+
+def test_evaluate_stream_builds_streams_at_several_snrs(fake_model, mini_dir, tmp_path,
+                                                        capsys) -> None:
+    js = tmp_path / "m.json"
+    assert cli.main(["evaluate-stream", "model.tflite", "--data", str(mini_dir), "--snr", "40",
+                     "10", "--minutes", "0.5", "--json", str(js), "--png",
+                     str(tmp_path / "det.png")]) == 0
+    out = capsys.readouterr().out
+    assert "test 0.5 min 40 dB" in out and "test 0.5 min 10 dB" in out
+    assert out.count("delay after the spoken word") == 2
+    streams = json.loads(js.read_text())["streams"]
+    assert [s["duration_ms"] for s in streams] == [30000, 30000]
+    assert (tmp_path / "det_40dB.png").is_file() and (tmp_path / "det_10dB.png").is_file()
