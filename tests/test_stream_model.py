@@ -46,18 +46,47 @@ def test_every_detection_falls_in_a_keyword_clip(model, mini_dir) -> None:
     assert len(found) >= 0.4 * len(truth), (found, truth)
 
 
-def test_the_demo_recording(model) -> None:
-    """The bundled demo: every detection is a keyword that was said, where it was said (none
-    on its unknown word 'zero'), and at least two of its five keywords are found."""
+def test_the_demo_recording_gives_its_five_keywords_and_nothing_else(model) -> None:
+    """The bundled demo (demo.csv: off, on, on, go, go and the unknown word 'zero'): each
+    keyword is heard once, with its label, between its clip's start and 500 ms after its
+    end, and nothing else is heard."""
     from kws.audio import read_audio
     from kws.stream import detect_audio
 
     truth = [e for e in read_truth(ASSETS / "demo.csv") if e.label != "_unknown_"]
+    assert len(truth) == 5
     found = detect_audio(model, read_audio(ASSETS / "demo.wav"))
-    for d in found:
-        assert any(e.label == d.label and e.start_ms <= d.time_ms <= e.end_ms + AFTER_MS
-                   for e in truth), found
-    assert len(found) >= 2, found
+    assert len(found) == len(truth), found
+    for d, e in zip(found, truth, strict=True):
+        assert d.label == e.label and e.start_ms <= d.time_ms <= e.end_ms + AFTER_MS, (d, e)
+
+
+@pytest.mark.parametrize("pad_s", [0.0, 1.0])
+def test_demo_yes_is_heard(model, pad_s: float) -> None:
+    """kws/assets/demo_yes.wav, one clean 'yes', as it is and with a second of silence on
+    both sides: the detector hears 'yes' once and nothing else."""
+    import numpy as np
+
+    from kws.audio import read_audio
+    from kws.stream import detect_audio
+
+    audio = read_audio(ASSETS / "demo_yes.wav")
+    pad = np.zeros(int(pad_s * 16000), np.int16)
+    found = detect_audio(model, np.concatenate([pad, audio, pad]))
+    assert [d.label for d in found] == ["yes"], found
+
+
+def test_tuning_refuses_a_split_the_model_trained_on(mini_dir, capsys) -> None:
+    """The shipped model trained on train + validation: tuning on validation is refused
+    with a one-line error, and the model file is left as it was."""
+    from kws import cli
+
+    before = DEFAULT_MODEL.read_bytes()
+    assert cli.main(["tune-detector", str(DEFAULT_MODEL), "--data", str(mini_dir),
+                     "--tune-split", "validation"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained on it" in err and len(err.splitlines()) == 1
+    assert DEFAULT_MODEL.read_bytes() == before
 
 
 def test_ctrl_c_stops_listen_cleanly() -> None:
