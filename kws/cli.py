@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "kws.commands.quantize",
     "kws.commands.tune_detector",
     "kws.commands.mine_negatives",
+    "kws.commands.synth_unknown",
     "kws.commands.evaluate",
     "kws.commands.download",
     "kws.commands.prepare",

@@ -20,7 +20,8 @@ MAX_SNR_DB = 60.0
 ADDED_LATER = {"noise_snr_db_range": None, "shift_late_ms": None, "speed_perturb": 0.0,
                "eq_db": 0.0, "reverb_prob": 0.0, "mixup_alpha": 0.0, "mixup_prob": 1.0,
                "time_masks": 0, "time_mask_frames": 5, "freq_masks": 0, "freq_mask_coeffs": 2,
-               "stream_windows": 0.0, "hard_negatives": None, "tuning_percent": None}
+               "stream_windows": 0.0, "hard_negatives": None, "tuning_percent": None,
+               "extra_clips": []}
 """Settings added after the first runs, with their "off" values: while off they are left out
 of the data fingerprint (kws.data.SpeechCommandsData), so that older runs keep their hash."""
 WINDOW_KEYWORD_SHARE = 0.8
@@ -91,6 +92,10 @@ class DataConfig:
     """A .npz of mined windows (``kws mine-negatives``: windows of training-split streams where
     a model false-accepts, labelled by the same rule), added to every epoch; a path relative
     to the working directory."""
+    extra_clips: tuple[str, ...] = ()
+    """.npz files of more 1-s training clips (``kws synth-unknown``: synthetic words for
+    _unknown_), added to the clips of every epoch (shifted, voiced, used in stream windows);
+    paths relative to the working directory."""
     tuning_percent: float | None = None
     """When set, this share (percent) of the validation speakers (a salted hash of the
     speaker id) forms the split "tuning" and leaves "validation": a model trained on train +
@@ -130,6 +135,9 @@ class DataConfig:
         if self.hard_negatives is not None and (not isinstance(self.hard_negatives, str)
                                                 or not self.hard_negatives):
             raise ConfigError(f"hard_negatives={self.hard_negatives!r} must be a file path")
+        if not isinstance(self.extra_clips, tuple) or not all(
+                isinstance(x, str) and x for x in self.extra_clips):
+            raise ConfigError(f"extra_clips={self.extra_clips!r} must be a list of file paths")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an int >= 0")
 

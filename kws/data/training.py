@@ -114,10 +114,10 @@ def epoch_examples(augmenter: Augmenter, clips: ClipSet, seed: int, epoch: int,
 class SpeechCommandsData:
     """The 12-class Speech Commands task of a dataset folder, as kws.train trains on it.
 
-    Splits, _silence_ / _unknown_, augmentation, stream windows and mined negatives follow
-    ``config`` (DataConfig). ``fingerprint``: sha256 of the data settings, the int16 audio
-    and labels of the train and validation splits, the training noise and the mined
-    negatives, i.e. of exactly what training sees.
+    Splits, _silence_ / _unknown_, augmentation, stream windows, extra clips and mined
+    negatives follow ``config`` (DataConfig). ``fingerprint``: sha256 of the data settings,
+    the int16 audio and labels of the train and validation splits, the training noise, the
+    extra clips and the mined negatives, i.e. of exactly what training sees.
     """
 
     def __init__(self, data_dir: str | Path, config: DataConfig) -> None:
@@ -127,6 +127,7 @@ class SpeechCommandsData:
         self.augmenter = Augmenter(config, self._noise)
         self.negatives = (load_negatives(config.hard_negatives)
                           if config.hard_negatives else None)
+        self.extra = [load_negatives(path) for path in config.extra_clips]
         self._clips: dict[str, ClipSet] = {}
         self._fingerprint: str | None = None
 
@@ -144,7 +145,7 @@ class SpeechCommandsData:
 
     def epoch_examples(self, splits: tuple[str, ...], seed: int, epoch: int) -> ClipSet:
         """The augmented examples of one epoch over the clips of ``splits``."""
-        clips = concat([self.clips(s) for s in splits])
+        clips = concat([self.clips(s) for s in splits] + self.extra)
         return epoch_examples(self.augmenter, clips, seed, epoch, self.negatives)
 
     @property
@@ -163,8 +164,9 @@ class SpeechCommandsData:
                 digest.update(np.ascontiguousarray(clips.audio).astype("<i2").tobytes())
             for recording in self._noise:
                 digest.update(recording.astype("<i2").tobytes())
-            if self.negatives is not None:
-                digest.update(self.negatives.labels.astype("<i8").tobytes())
-                digest.update(self.negatives.audio.astype("<i2").tobytes())
+            for extra in [*([self.negatives] if self.negatives is not None else []),
+                          *self.extra]:
+                digest.update(extra.labels.astype("<i8").tobytes())
+                digest.update(extra.audio.astype("<i2").tobytes())
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
