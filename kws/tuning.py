@@ -217,11 +217,23 @@ def grid(base: DetectorConfig, hop_ms: float) -> list[DetectorConfig]:
     return out
 
 
-def tune(classifier: Classifier, streams: Sequence[TuningStream], base: DetectorConfig,
-         hop_frames: int, spec: TuningSpec,
-         progress: Callable[[str], None] | None = None) -> TunedDetector:
-    """The best detector setting at ``hop_frames`` on ``streams`` (see the module
-    docstring). ``base`` gives keywords and max_results; its knobs are replaced."""
+@dataclasses.dataclass(frozen=True)
+class GridRow:
+    """One setting of the grid: its figures, worst FA/h per keyword and mean FRR over the
+    SNR streams, and its late detections on all streams."""
+
+    config: DetectorConfig
+    figures: tuple[StreamFigures, ...]
+    fa_per_hour_per_keyword: float
+    mean_frr: float
+    late: int
+
+
+def evaluate_grid(classifier: Classifier, streams: Sequence[TuningStream],
+                  base: DetectorConfig, hop_frames: int,
+                  progress: Callable[[str], None] | None = None) -> list[GridRow]:
+    """Every setting of :func:`grid` at ``hop_frames`` on ``streams`` (the model runs once
+    per stream). ``base`` gives keywords and max_results; its knobs are replaced."""
     fc = frontend_config_of(classifier)
     labels = tuple(classifier.labels)
     base = dataclasses.replace(base, hop_frames=hop_frames)
@@ -241,36 +253,44 @@ def tune(classifier: Classifier, streams: Sequence[TuningStream], base: Detector
                                                                                       scores):
             raise AssertionError(f"fast_detect differs from Detector at {config}")
     keywords = [labels[i] for i in build_detector_tables(base, labels).wake]
-
-    def figures(config: DetectorConfig) -> tuple[StreamFigures, ...]:
-        out = []
-        for s, (t, sc) in zip(streams, scored, strict=True):
-            found = fast_detect(config, labels, t, sc)
-            m: StreamMetrics = match(found, s.truth, keywords, s.duration_ms)
-            out.append(StreamFigures(s.name, m.fa_per_hour() / len(keywords), m.mean_frr,
-                                     len(late_detections(found, s.truth))))
-        return tuple(out)
-
     if progress:
         progress(f"trying {len(settings)} detector settings")
     rows = []
     for config in settings:
-        f = figures(config)
-        main = [x for x, s in zip(f, streams, strict=True) if not s.keyword_stream]
-        fa = max(x.fa_per_hour_per_keyword for x in main)
-        frr = float(np.mean([x.mean_frr for x in main]))
-        late = sum(x.late for x in f)
-        rows.append((config, f, fa, frr, late))
+        figures = []
+        for s, (t, sc) in zip(streams, scored, strict=True):
+            found = fast_detect(config, labels, t, sc)
+            m: StreamMetrics = match(found, s.truth, keywords, s.duration_ms)
+            figures.append(StreamFigures(s.name, m.fa_per_hour() / len(keywords), m.mean_frr,
+                                         len(late_detections(found, s.truth))))
+        main = [f for f, s in zip(figures, streams, strict=True) if not s.keyword_stream]
+        rows.append(GridRow(config, tuple(figures),
+                            max(f.fa_per_hour_per_keyword for f in main),
+                            float(np.mean([f.mean_frr for f in main])),
+                            sum(f.late for f in figures)))
+    return rows
 
-    def key(r: tuple[DetectorConfig, Any, float, float, int]) -> tuple[float, ...]:
-        c = r[0]
-        return (round(r[3], 6), round(r[2], 6), -c.min_count, -c.average_window_ms,
-                -c.threshold, c.suppression_ms)
 
-    ok = [r for r in rows if r[2] <= spec.fa_per_hour + 1e-9 and r[4] == 0]
+def choose(rows: Sequence[GridRow], fa_per_hour: float) -> TunedDetector:
+    """The setting of the module docstring's rule within ``fa_per_hour`` (per keyword)."""
+    def key(r: GridRow) -> tuple[float, ...]:
+        c = r.config
+        return (round(r.mean_frr, 6), round(r.fa_per_hour_per_keyword, 6), -c.min_count,
+                -c.average_window_ms, -c.threshold, c.suppression_ms)
+
+    ok = [r for r in rows if r.fa_per_hour_per_keyword <= fa_per_hour + 1e-9 and r.late == 0]
     if ok:
         best = min(ok, key=key)
     else:
-        on_time = [r for r in rows if r[4] == 0] or rows
-        best = min(on_time, key=lambda r: (round(r[2], 6), *key(r)))
-    return TunedDetector(best[0], best[1], bool(ok), len(settings))
+        on_time = [r for r in rows if r.late == 0] or list(rows)
+        best = min(on_time, key=lambda r: (round(r.fa_per_hour_per_keyword, 6), *key(r)))
+    return TunedDetector(best.config, best.figures, bool(ok), len(rows))
+
+
+def tune(classifier: Classifier, streams: Sequence[TuningStream], base: DetectorConfig,
+         hop_frames: int, spec: TuningSpec,
+         progress: Callable[[str], None] | None = None) -> TunedDetector:
+    """The best detector setting at ``hop_frames`` on ``streams`` within the budget of
+    ``spec`` (see the module docstring)."""
+    return choose(evaluate_grid(classifier, streams, base, hop_frames, progress),
+                  spec.fa_per_hour)

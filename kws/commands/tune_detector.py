@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="model .tflite (rewritten in place)")
     p.add_argument("--data", type=Path, required=True, help="Speech Commands folder")
     add_tuning_options(p)
+    p.add_argument("--also-budgets", type=float, nargs="+", default=[],
+                   help="also print the best setting at these budgets (to compare models)")
     p.add_argument("--dry-run", action="store_true", help="print the figures, write nothing")
     p.set_defaults(func=run)
 
@@ -55,7 +57,7 @@ def tuning_spec(args: argparse.Namespace) -> Any:
 
 
 def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = None,
-               write: bool = True) -> dict[str, Any]:
+               write: bool = True, also_budgets: tuple[float, ...] = ()) -> dict[str, Any]:
     """Tune the laptop and board detectors of ``model_path`` and (``write``) stamp them.
 
     Prints progress and the figures; returns the tuning summary stored in the metadata.
@@ -64,7 +66,7 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
     from kws.quantize import stamp_detectors, strip_for_device
     from kws.runtime import KwsModel
     from kws.tflite_ops import parse_tflite
-    from kws.tuning import build_streams, choose_split, tune
+    from kws.tuning import build_streams, choose, choose_split, evaluate_grid
 
     model = KwsModel(model_path)
     split, percent = choose_split(model.metadata, split)
@@ -79,8 +81,9 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
     base = dataclasses.replace(DetectorConfig(), keywords=model.detector_config.keywords)
     results = {}
     for name, hop in (("laptop", laptop_hop), ("board", board_hop)):
-        tuned = tune(model, streams, base, hop, spec, progress=lambda m: print("  " + m,
-                                                                             flush=True))
+        rows = evaluate_grid(model, streams, base, hop,
+                             progress=lambda m: print("  " + m, flush=True))
+        tuned = choose(rows, spec.fa_per_hour)
         results[name] = tuned
         c = tuned.config
         print(f"{name} (hop {hop} frames = {hop * model.frontend_config.stride_ms:g} ms): "
@@ -92,6 +95,14 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
             print(f"  {f.name:>32s}: FRR {100 * f.mean_frr:5.1f}% (mean keyword), "
                   f"{f.fa_per_hour_per_keyword:5.2f} false accepts/hour per keyword, "
                   f"{f.late} late")
+        for budget in also_budgets:
+            other = choose(rows, budget)
+            c = other.config
+            print(f"  at <= {budget:g}/hour per keyword: " + ", ".join(
+                f"{f.name} FRR {100 * f.mean_frr:.1f}% ({f.fa_per_hour_per_keyword:.1f}/h)"
+                for f in other.figures) + f"  [{c.average_window_ms} ms, {c.min_count}, "
+                f"{c.threshold}, {c.suppression_ms} ms]"
+                + ("" if other.within_budget else " NOT within the budget"))
     summary = {"split": split, "fa_per_hour_per_keyword": spec.fa_per_hour,
                "snrs_db": list(spec.snrs_db), "minutes": spec.minutes, "seed": spec.seed,
                "laptop": results["laptop"].to_dict(), "board": results["board"].to_dict()}
@@ -103,5 +114,5 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
 
 def run(args: argparse.Namespace) -> int:
     tune_model(args.model, args.data, tuning_spec(args), args.tune_split,
-               write=not args.dry_run)
+               write=not args.dry_run, also_budgets=tuple(args.also_budgets))
     return 0
