@@ -118,6 +118,4 @@ def test_kws_listen_hears_the_keywords_of_the_recording(fake_mic, tmp_path) -> N
         t = int(line.rsplit("@", 1)[1].removesuffix("ms"))
         assert any(e.start_ms <= t <= e.end_ms + 500 for e in truth), line
         hits += any(e.label == label and e.start_ms <= t <= e.end_ms + 500 for e in truth)
-    # the shipped detector is tuned for <= 1 false accept per hour per keyword and misses
-    # keywords (issue 12's note): half of them is the bound here
-    assert hits >= len(truth) // 2, (lines, truth)
+    assert hits >= len(truth) - 1, (lines, truth)
