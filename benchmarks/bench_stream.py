@@ -42,13 +42,12 @@ from kws.detector import Detector
 from kws.frontend import mfcc, mfcc_batch
 from kws.labels import LABELS, UNKNOWN
 from kws.quantize import strip_for_device
-from kws.stream import DEFAULT_MODEL, ScoreStream, check_window_fits, load_classifier, score_audio
+from kws.stream import DEFAULT_MODEL, ScoreStream, check_window_fits, load_classifier
 from kws.stream_eval import (
     best_within_budget,
     delay_summary,
-    match,
+    run_stream,
     save_det_png,
-    sweep_thresholds,
     word_delays,
     word_end_ms,
 )
@@ -148,18 +147,13 @@ def main() -> None:
     for snr, audio, truth, sources in streams:
         ends = {e.start_ms: e.start_ms + word_end_ms(read_clip_file(args.data / rel))
                 for e, rel in zip(truth, sources, strict=True) if e.label != UNKNOWN}
-        duration_ms = audio.size * 1000 // fc.sample_rate_hz
         for where, config in (("laptop", laptop), ("board", board)):
             if where == "board" and args.no_board:
                 continue
-            times, scores = score_audio(model, audio, fc, config.hop_frames)
-            det = Detector(config, model.labels)
-            keywords = [model.labels[i] for i in det.tables.wake]
-            m = match(det.run(times, scores), truth, keywords, duration_ms)
-            points = sweep_thresholds(times, scores, model.labels, config, truth, duration_ms,
-                                      sorted(set(SWEEP) | {config.threshold}))
+            run = run_stream(model, audio, truth, config, SWEEP)
+            m, points = run.metrics, run.sweep
             best = best_within_budget(points, args.fa_per_hour)
-            n = len(keywords)
+            n = len(run.keywords)
             s = delay_summary(word_delays(m, ends))
             at_budget = ("none" if best is None else
                          f"{100 * best.metrics.mean_frr:5.1f}% ({best.threshold}, "
@@ -168,7 +162,7 @@ def main() -> None:
                   f"{100 * m.mean_frr:5.1f}% {m.fa_per_hour() / n:8.2f} {m.fa_per_hour():8.1f} "
                   f"{s['median']:11.0f} ms   {at_budget}")
             if where == "laptop" and snr == max(args.snr):
-                print(f"{'':>8s} {'':>7s} (40 dB check: stream FRR minus clip error = "
+                print(f"{'':>8s} {'':>7s} ({snr:g} dB check: stream FRR minus clip error = "
                       f"{100 * (m.mean_frr - kw_error):+.1f} points)")
             if args.png and where == "laptop":
                 png = args.png.with_name(f"{args.png.stem}_{snr:g}dB{args.png.suffix or '.png'}")

@@ -3,27 +3,9 @@
 Run: python -m data_scripts.make_stream --data DIR --split test --duration 1200 --seed 1 \
          --snr 10 --out stream.wav --truth stream.csv        (also: kws make-stream ...)
 
-The recording is a sequence of one-second clips of one split (train, validation or test,
-from the dataset's list files) separated by random gaps, over a continuous bed of
-``_background_noise_``:
-
-- each event is a keyword with probability ``keyword_fraction`` (the keyword chosen
-  uniformly, then its clips taken in a seeded shuffled order, cycling), otherwise an
-  "unknown" word (any non-keyword folder, also shuffled and cycled);
-- clips keep their recorded level; a gap of uniform(gap_min_s, gap_max_s) follows each clip;
-  the recording opens with ``lead_s`` of noise and ends after ``duration_s``;
-- the noise bed is made of random pieces (NOISE_PIECE_S) of the six noise files, each scaled
-  to unit RMS and cross-faded, taken only from the part of each file that kws.data reserves
-  for the stream's split (80/10/10 in time: the test stream's noise was never trained on);
-- under every clip the noise is scaled so that the clip's active speech power
-  (kws.audio.active_power: mean power of its 20 ms frames within 30 dB of its loudest frame)
-  is ``snr_db`` above the noise power under the clip; between clips the noise gain moves
-  linearly from one clip's value to the next (no steps);
-- every clip starts on a whole millisecond; the truth CSV has one row per clip:
-  ``start_ms,end_ms,label,source`` (label = the keyword or ``_unknown_``).
-
-Everything depends only on the arguments (``seed`` included): the same call gives the same
-file, byte for byte.
+The command line of kws.data.streams, whose docstring says how the recording is made (clips
+of one split with random gaps over the split's part of _background_noise_, at an SNR on
+active speech). The same arguments give the same file, byte for byte.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,10 @@ from kws.detector import Detection, Detector
 from kws.errors import DataError
 from kws.stream import with_overrides
 
-__all__ = ["MATCH_AFTER_MS", "TRUTH_FIELDS", "KeywordMetrics", "StreamMetrics", "SweepPoint",
-           "TruthEvent", "WORD_END_DB", "best_within_budget", "delay_summary",
-           "format_report", "late_detections", "match", "read_truth", "save_det_png",
-           "sweep_thresholds", "word_delays", "word_end_ms", "write_truth"]
+__all__ = ["MATCH_AFTER_MS", "TRUTH_FIELDS", "WORD_END_DB", "KeywordMetrics", "StreamMetrics",
+           "StreamRun", "SweepPoint", "TruthEvent", "best_within_budget", "delay_summary",
+           "format_report", "late_detections", "match", "read_truth", "run_stream",
+           "save_det_png", "sweep_thresholds", "word_delays", "word_end_ms", "write_truth"]
 
 MATCH_AFTER_MS = 500
 """A detection may come this long after the end of its keyword's clip and still count."""
@@ -185,6 +186,32 @@ def sweep_thresholds(times_ms: np.ndarray, scores: np.ndarray, labels: Sequence[
         points.append(SweepPoint(int(threshold),
                                  match(found, truth, keywords, duration_ms)))
     return points
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamRun:
+    """One detector on one recording: the metrics at its threshold and the sweep."""
+
+    metrics: StreamMetrics
+    sweep: list[SweepPoint]
+    keywords: list[str]
+
+
+def run_stream(classifier: Any, audio: np.ndarray, truth: Sequence[TruthEvent],
+               config: DetectorConfig, thresholds: Iterable[int]) -> StreamRun:
+    """Score ``audio`` (int16 (n,) at the model's rate) once at ``config``'s hop, then the
+    detections at ``config`` and at each threshold of the sweep (its own included)."""
+    from kws.stream import frontend_config_of, score_audio
+
+    fc = frontend_config_of(classifier)
+    duration_ms = audio.size * 1000 // fc.sample_rate_hz
+    times, scores = score_audio(classifier, audio, fc, config.hop_frames)
+    detector = Detector(config, classifier.labels)
+    keywords = [detector.labels[k] for k in detector.tables.wake]
+    metrics = match(detector.run(times, scores), truth, keywords, duration_ms)
+    points = sweep_thresholds(times, scores, detector.labels, config, truth, duration_ms,
+                              sorted(set(thresholds) | {config.threshold}))
+    return StreamRun(metrics, points, keywords)
 
 
 def best_within_budget(points: Sequence[SweepPoint], fa_per_hour_per_keyword: float

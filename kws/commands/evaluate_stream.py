@@ -15,17 +15,15 @@ import numpy as np
 
 from kws.audio import read_audio
 from kws.commands.listen import add_detector_options
-from kws.detector import Detector
-from kws.stream import build_pipeline, load_classifier, score_audio
+from kws.stream import build_pipeline, load_classifier
 from kws.stream_eval import (
     MATCH_AFTER_MS,
     best_within_budget,
     delay_summary,
     format_report,
-    match,
     read_truth,
+    run_stream,
     save_det_png,
-    sweep_thresholds,
     word_delays,
     word_end_ms,
 )
@@ -117,12 +115,8 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     for i, (name, audio, truth, ends) in enumerate(streams):
         duration_ms = audio.size * 1000 // rate
-        times, scores = score_audio(model, audio, pipeline.frontend_config, config.hop_frames)
-        detector = Detector(config, pipeline.labels)
-        keywords = [pipeline.labels[k] for k in detector.tables.wake]
-        metrics = match(detector.run(times, scores), truth, keywords, duration_ms)
-        points = sweep_thresholds(times, scores, pipeline.labels, config, truth, duration_ms,
-                                  sorted(set(SWEEP) | {config.threshold}))
+        run = run_stream(model, audio, truth, config, SWEEP)
+        metrics, points, keywords = run.metrics, run.sweep, run.keywords
         budget = best_within_budget(points, args.fa_per_hour)
         delays = word_delays(metrics, ends)
         n = max(1, len(keywords))
