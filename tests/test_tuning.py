@@ -79,3 +79,25 @@ def test_bad_specs_are_refused() -> None:
         TuningSpec(fa_per_hour=0)
     with pytest.raises(ConfigError, match="minutes"):
         TuningSpec(minutes=float("nan"))
+
+
+def test_mined_negatives_are_the_windows_of_false_accepts(mini_dir) -> None:
+    """kws.mining on a fake model: every mined window is stream audio ending at a false
+    accept (or 2 or 4 hops before it), labelled by the stream-window rule."""
+    from kws.data.streams import StreamSpec, make_stream, read_clip_file
+    from kws.mining import MiningSpec, label_window, mine
+
+    model = FakeClassifier(detector_config=DetectorConfig(threshold=200))
+    spec = MiningSpec(minutes=0.5, snrs_db=(10.0,), threshold_margin=60, seed=7)
+    found = mine(model, mini_dir, spec)
+    assert found.audio.dtype == np.int16 and found.audio.shape[1:] == (16000,)
+    assert len(found) > 0 and len(found) % 3 == 0
+    audio, truth, sources = make_stream(mini_dir, StreamSpec(
+        split="train", duration_s=30, seed=7, snr_db=10.0, keyword_fraction=0.7,
+        gap_min_s=0.5, gap_max_s=2.5))
+    clips = {i: read_clip_file(mini_dir / rel) for i, rel in enumerate(sources)}
+    for window, label in zip(found.audio, found.labels, strict=True):
+        hits = [e for e in range(16000, audio.size + 1, 16)
+                if np.array_equal(audio[e - 16000:e], window)]
+        assert hits, "a mined window is not a piece of the training stream"
+        assert label == label_window(hits[0] - 16000, 16000, truth, clips)
