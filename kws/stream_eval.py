@@ -28,7 +28,7 @@ from kws.config import DetectorConfig
 from kws.data.streams import TRUTH_FIELDS, TruthEvent, read_truth, write_truth
 from kws.detector import Detection, Detector
 from kws.errors import DataError
-from kws.stream import with_overrides
+from kws.stream import frontend_config_of, score_audio, with_overrides
 
 __all__ = ["MATCH_AFTER_MS", "TRUTH_FIELDS", "WORD_END_DB", "KeywordMetrics", "StreamMetrics",
            "StreamRun", "SweepPoint", "TruthEvent", "best_within_budget", "delay_summary",
@@ -201,8 +201,6 @@ def run_stream(classifier: Any, audio: np.ndarray, truth: Sequence[TruthEvent],
                config: DetectorConfig, thresholds: Iterable[int]) -> StreamRun:
     """Score ``audio`` (int16 (n,) at the model's rate) once at ``config``'s hop, then the
     detections at ``config`` and at each threshold of the sweep (its own included)."""
-    from kws.stream import frontend_config_of, score_audio
-
     fc = frontend_config_of(classifier)
     duration_ms = audio.size * 1000 // fc.sample_rate_hz
     times, scores = score_audio(classifier, audio, fc, config.hop_frames)

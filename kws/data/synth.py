@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kws.audio import speech_end
+from kws.data.augment import to_int16
 from kws.errors import DataError
 
 WORDS_FILE = Path(__file__).with_name("words_en.txt")
@@ -87,7 +88,7 @@ def centre_clip(audio: np.ndarray, level_dbfs: float) -> np.ndarray:
     out = np.zeros(CLIP_SAMPLES)
     offset = (CLIP_SAMPLES - part.size) // 2
     out[offset:offset + part.size] = part
-    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+    return to_int16(out)
 
 
 def synth_words(count: int, seed: int, words: list[str] | None = None,
