@@ -228,13 +228,20 @@ def check_io(model: TfliteModel, meta: dict[str, Any], frontend: FrontendConfig,
     return inp.scale[0], inp.zero_point[0], out.scale[0], out.zero_point[0]
 
 
+def board_timing(device: TfliteModel, cpu_mhz: float = NANO33BLE_MHZ
+                 ) -> tuple[int, float, float]:
+    """(multiply-accumulates, estimated inference ms, assumed front-end ms per frame) of a
+    device model on a Cortex-M4F at ``cpu_mhz`` (the timing model above)."""
+    macs = count_macs(device)
+    return macs, estimate_inference_ms(macs, cpu_mhz), FRONTEND_FRAME_MS * NANO33BLE_MHZ / cpu_mhz
+
+
 def board_hop_frames(device: TfliteModel, frontend: FrontendConfig, minimum: int,
                      cpu_mhz: float = NANO33BLE_MHZ) -> int:
     """The inference hop (whole frames) the exporter gives a device model on the board: from
-    its multiply-accumulates, the timing model above and ``minimum`` (the laptop's hop).
-    ``kws quantize`` tunes a detector at this hop and stores it in the metadata."""
-    inference_ms = estimate_inference_ms(count_macs(device), cpu_mhz)
-    frame_ms = FRONTEND_FRAME_MS * NANO33BLE_MHZ / cpu_mhz
+    its timing (:func:`board_timing`) and ``minimum`` (the laptop's hop). ``kws quantize``
+    tunes a detector at this hop and stores it in the metadata."""
+    _, inference_ms, frame_ms = board_timing(device, cpu_mhz)
     return choose_hop_frames(inference_ms, frame_ms, frontend, minimum)
 
 
@@ -271,10 +278,8 @@ def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
                          f"detector's KWS_DETECTOR_MAX_RESULTS={DETECTOR_MAX_RESULTS}")
     io = check_io(device, meta, frontend, labels, name)
     ops = tuple(resolver_ops(device))
-    macs = count_macs(device)
-    inference_ms = estimate_inference_ms(macs, cpu_mhz)
-    frame_ms = FRONTEND_FRAME_MS * NANO33BLE_MHZ / cpu_mhz
-    hop = board_hop_frames(device, frontend, detector.hop_frames, cpu_mhz)
+    macs, inference_ms, frame_ms = board_timing(device, cpu_mhz)
+    hop = choose_hop_frames(inference_ms, frame_ms, frontend, detector.hop_frames)
     try:
         device_detector = board_detector_config(meta, hop, frontend)
     except ConfigError as exc:
