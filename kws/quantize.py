@@ -24,8 +24,9 @@ import numpy as np
 
 from kws.config import DetectorConfig, FrontendConfig, to_dict
 from kws.errors import DataError, KwsError, ModelError
-from kws.fileio import atomic_write_bytes
+from kws.fileio import atomic_write_bytes, remove_stale_temps
 from kws.labels import LABELS
+from kws.publish import publish_files, recover_published_set
 from kws.runtime import FORMAT, FORMAT_VERSION, METADATA_NAME, TFLITE_IDENTIFIER, KwsModel
 
 CALIBRATION_LIST = Path(__file__).resolve().parent.parent / "configs" / "calibration_list.txt"
@@ -362,6 +363,7 @@ def stamp_detectors(model_path: str | Path, detector: DetectorConfig,
     from kws.runtime import read_metadata
 
     path = Path(model_path)
+    recover_published_set(path.parent)
     meta = read_metadata(path)
     meta["detector"] = to_dict(detector)
     for key, value in (("board_detector", board_detector and to_dict(board_detector)),
@@ -370,7 +372,8 @@ def stamp_detectors(model_path: str | Path, detector: DetectorConfig,
             meta.pop(key, None)
         else:
             meta[key] = value
-    atomic_write_bytes(path, add_metadata(remove_metadata(path.read_bytes()), meta))
+    payload = add_metadata(remove_metadata(path.read_bytes()), meta)
+    written = {path.name: payload}  # the model and its manifest are published as one set
     manifest_path = path.parent / "manifest.json"
     if manifest_path.is_file():
         try:
@@ -378,12 +381,13 @@ def stamp_detectors(model_path: str | Path, detector: DetectorConfig,
         except (OSError, json.JSONDecodeError):
             manifest = None
         if isinstance(manifest, dict) and path.name in manifest.get("files", {}):
-            manifest["files"][path.name] = {"bytes": path.stat().st_size,
-                                            "sha256": sha256_file(path)}
+            manifest["files"][path.name] = {"bytes": len(payload),
+                                            "sha256": hashlib.sha256(payload).hexdigest()}
             manifest["detector"] = {"detector": meta["detector"],
                                     "board_detector": meta.get("board_detector"),
                                     "tuning": tuning}
-            atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+            written[manifest_path.name] = (json.dumps(manifest, indent=2) + "\n").encode()
+    publish_files(path.parent, written)
     return meta
 
 
@@ -423,6 +427,8 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     from kws.train import load_float_model, load_run, make_training_data
 
     run = Path(run_dir)
+    recover_published_set(run)  # finish or drop what a killed quantize left
+    remove_stale_temps(run)
     config, raw = load_run(run)
     keras_path = run / "model.keras"
     if not keras_path.exists():
@@ -443,11 +449,10 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     full = add_metadata(tflite, metadata)
     device = strip_for_device(full)
     model_path, device_path = run / "model.tflite", run / "model_device.tflite"
-    atomic_write_bytes(model_path, full)
-    atomic_write_bytes(device_path, device)
+    written = {model_path.name: full, device_path.name: device}  # published with the manifest
 
     data = data or make_training_data(data_dir, config)
-    int8_model = KwsModel(model_path, config.frontend)
+    int8_model = KwsModel(full, config.frontend)
     results: dict[str, dict[str, float | int]] = {}
     from kws.frontend import mfcc_batch
 
@@ -470,9 +475,10 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
                         "logit_shift": round(logit_shift, 6)},
         "accuracy": results,
         "tensor_arena_bytes": smallest_arena_size(device),
-        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                  for p in (model_path, device_path)},
+        "files": {name: {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+                  for name, payload in written.items()},
     }
     manifest_path = run / "manifest.json"
-    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    written[manifest_path.name] = (json.dumps(manifest, indent=2) + "\n").encode()
+    publish_files(run, written)  # model.tflite, model_device.tflite, manifest.json: one set
     return QuantizeResult(model_path, device_path, manifest_path, manifest)
