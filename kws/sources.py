@@ -1,7 +1,9 @@
 """Audio sources behind one narrow interface: ``read(n) -> int16 samples``.
 
-- :class:`ArraySource` / :func:`file_source`: a recording, as fast as asked or at real-time
-  pace (the same path as the microphone, for demos and tests);
+- :class:`ArraySource`: samples in memory; :class:`FileSource` / :func:`file_source`: a
+  recording decoded block by block (memory bounded by the block, whatever its length); both
+  as fast as asked or at real-time pace (the same path as the microphone, for demos and
+  tests);
 - :class:`MicrophoneSource`: a sounddevice InputStream whose callback only queues audio;
   the reader thread pulls from the queue. Dropped blocks and PortAudio input overflows are
   counted, never fatal.
@@ -14,12 +16,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from kws.audio import read_audio
+from kws.audio import read_blocks
 from kws.errors import AudioError, KwsError
 
 QUEUE_SECONDS = 10.0
@@ -79,12 +82,7 @@ class ArraySource:
         out = self.samples[self.position:self.position + n]
         self.position += out.size
         if self.realtime and out.size:
-            if self._start is None:
-                self._start = time.monotonic()
-            due = self._start + self.position / self.sample_rate_hz
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            self._start = _pace(self._start, self.position, self.sample_rate_hz)
         return out
 
     def close(self) -> None:
@@ -98,10 +96,84 @@ class ArraySource:
         self.close()
 
 
+def _pace(start: float | None, position: int, rate_hz: int) -> float:
+    """Sleep until ``position`` samples at ``rate_hz`` would have been heard since ``start``
+    (monotonic s; None = now, the first read). Returns the start."""
+    if start is None:
+        start = time.monotonic()
+    delay = start + position / rate_hz - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    return start
+
+
+class FileSource:
+    """A recording decoded on demand: int16 mono at ``sample_rate_hz``, block by block.
+
+    Any file kws.audio reads (WAV/FLAC/OGG, any accepted rate and channel count) is checked
+    when the source is made (AudioError names the file and the bad value) and then decoded,
+    downmixed and resampled in blocks of kws.audio.BLOCK_SAMPLES as ``read`` asks for audio,
+    so memory does not grow with the file's length. The samples equal
+    ``kws.audio.read_audio(path, sample_rate_hz)`` (without its length limit: a file may
+    last up to kws.audio.MAX_DURATION_S). ``realtime`` paces reads like ArraySource.
+    """
+
+    def __init__(self, path: str | Path, sample_rate_hz: int = 16000,
+                 realtime: bool = False) -> None:
+        self.path = Path(path)
+        self.sample_rate_hz = sample_rate_hz
+        self.realtime = realtime
+        self.overflows = 0
+        self.position = 0
+        """Samples returned so far."""
+        self._blocks: Iterator[np.ndarray] | None = read_blocks(self.path, sample_rate_hz)
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._start: float | None = None
+
+    def read(self, n: int) -> np.ndarray:
+        """Next int16 samples (k,), k = min(n, left); empty at the end.
+
+        Raises AudioError (naming the file) when the rest of the file turns out corrupt.
+        """
+        if n < 0:
+            raise AudioError(f"read(n={n}) needs n >= 0")
+        parts = [self._pending]
+        have = self._pending.size
+        while have < n and self._blocks is not None:
+            block = next(self._blocks, None)
+            if block is None:
+                self._blocks = None
+                break
+            parts.append(block)
+            have += block.size
+        buf = np.concatenate(parts) if len(parts) > 1 else self._pending
+        out, self._pending = buf[:n], buf[n:]
+        self.position += out.size
+        if self.realtime and out.size:
+            self._start = _pace(self._start, self.position, self.sample_rate_hz)
+        return out
+
+    def close(self) -> None:
+        """Stop and release the file (idempotent): later reads return nothing."""
+        if self._blocks is not None:
+            close = getattr(self._blocks, "close", None)
+            if close is not None:
+                close()
+            self._blocks = None
+        self._pending = np.zeros(0, dtype=np.int16)
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def file_source(path: str | Path, sample_rate_hz: int = 16000,
-                realtime: bool = False) -> ArraySource:
-    """A recording (any format read_audio reads, resampled to ``sample_rate_hz``) as a source."""
-    return ArraySource(read_audio(path, sample_rate_hz), sample_rate_hz, realtime)
+                realtime: bool = False) -> FileSource:
+    """A recording (any format kws.audio reads, resampled to ``sample_rate_hz``) as a source,
+    decoded block by block (:class:`FileSource`)."""
+    return FileSource(path, sample_rate_hz, realtime)
 
 
 def import_sounddevice() -> Any:
