@@ -18,7 +18,7 @@ the windows completed by one chunk go to the classifier as one batch (fast on wh
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -32,6 +32,10 @@ from kws.runtime import DEFAULT_MODEL
 
 MAX_BATCH = 256
 """Windows per classifier call: bounds memory when a whole file arrives as one chunk."""
+CHUNK_SAMPLES = 16000 * 10
+"""Samples per push when a recording is run through the pipeline (10 s at 16 kHz): big
+enough that the classifier sees full batches, small enough that a push's front-end
+intermediates stay a few MB. Results do not depend on it."""
 
 
 @runtime_checkable
@@ -224,6 +228,42 @@ def detect_audio(classifier: Classifier, audio: np.ndarray,
     for i in range(0, audio.size, chunk_samples):
         found += pipe.push(audio[i:i + chunk_samples])
     return found
+
+
+def rechunk(blocks: Iterable[np.ndarray], chunk_samples: int) -> Iterator[np.ndarray]:
+    """Cut a stream of 1-D blocks (any sizes) into chunks of exactly ``chunk_samples``
+    samples (>= 1), the last one shorter (and non-empty); the dtype is kept. Holds at most
+    one chunk plus one block."""
+    if isinstance(chunk_samples, bool) or not isinstance(chunk_samples, int) \
+            or chunk_samples < 1:
+        raise ConfigError(f"chunk_samples={chunk_samples!r} must be an int >= 1")
+    parts: list[np.ndarray] = []
+    have = 0
+    for block in blocks:
+        parts.append(block)
+        have += block.size
+        if have < chunk_samples:
+            continue
+        buf = np.concatenate(parts)
+        cut = buf.size - buf.size % chunk_samples
+        for i in range(0, cut, chunk_samples):
+            yield buf[i:i + chunk_samples]
+        parts, have = [buf[cut:].copy()], buf.size - cut
+    if have:
+        yield np.concatenate(parts)
+
+
+def detect_blocks(pipeline: Pipeline, blocks: Iterable[np.ndarray],
+                  chunk_samples: int = CHUNK_SAMPLES) -> Iterator[Detection]:
+    """Run a recording given as int16 (n,) blocks through ``pipeline`` (reset first),
+    re-cut into ``chunk_samples`` pushes, yielding each detection as soon as it completes.
+
+    Memory is one chunk plus one block, whatever the recording's length (e.g. the blocks of
+    kws.audio.read_blocks); the detections equal detect_audio on the whole recording.
+    """
+    pipeline.reset()
+    for chunk in rechunk(blocks, chunk_samples):
+        yield from pipeline.push(chunk)
 
 
 def with_overrides(config: DetectorConfig, keywords: Sequence[str] | None = None,
