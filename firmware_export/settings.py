@@ -19,9 +19,9 @@ satisfies this, and never less than the model's own ``hop_frames``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
+import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -299,8 +299,76 @@ def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
 # kws_model_settings.h and kws_model_ops.h
 # --------------------------------------------------------------------------------------------
 
-def _c_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=True)  # a valid C string literal for ASCII text
+C_LITERAL_CHARS = frozenset(string.ascii_letters + string.digits + " _-.,:;+=!#%&()[]<>|~^@$'")
+"""Characters written as they are in a generated C string literal; every other byte of the
+UTF-8 text (quotes, backslashes, ``?`` of trigraphs, ``*`` and ``/`` of comments, control
+characters, non-ASCII) is written as a three-digit octal escape."""
+COMMENT_CHARS = frozenset(string.ascii_letters + string.digits + "_-.+")
+"""The only characters of metadata text (a model or file name) a generated comment carries."""
+_SIMPLE_ESCAPES = {"n": 10, "t": 9, "r": 13, "a": 7, "b": 8, "f": 12, "v": 11, "\\": 92,
+                   '"': 34, "'": 39, "?": 63}
+
+
+def c_string_literal(text: str, what: str = "text") -> str:
+    """``text`` as a C/C++ string literal whose bytes are its UTF-8 encoding.
+
+    Only :data:`C_LITERAL_CHARS` appear raw; everything else becomes ``\\ooo``, so the literal
+    holds no quote, backslash-newline, trigraph or comment opener. Raises ExportError for a
+    NUL (a C string ends there) or text that is not valid Unicode.
+    """
+    if not isinstance(text, str):
+        raise ExportError(f"{what} {text!r} is not a string")
+    if "\0" in text:
+        raise ExportError(f"{what} {text!r} holds a NUL character, which a C string cannot hold")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExportError(f"{what} {text!r} is not valid Unicode text") from None
+    return '"' + "".join(chr(b) if chr(b) in C_LITERAL_CHARS else f"\\{b:03o}"
+                         for b in data) + '"'
+
+
+def parse_c_string(literal: str) -> str:
+    """The text of a C string literal (``"..."``, simple and octal escapes, UTF-8 bytes), as
+    written by :func:`c_string_literal`. Raises ExportError for anything else."""
+    if len(literal) < 2 or literal[0] != '"' or literal[-1] != '"':
+        raise ExportError(f"{literal[:40]!r} is not a C string literal")
+    body, out, i = literal[1:-1], bytearray(), 0
+    while i < len(body):
+        ch = body[i]
+        if ch == '"':
+            raise ExportError(f"unescaped quote in the C string literal {literal[:40]!r}")
+        if ch != "\\":
+            out += ch.encode("utf-8")
+            i += 1
+            continue
+        octal = re.match(r"[0-7]{1,3}", body[i + 1:i + 4])
+        if octal:
+            out.append(int(octal.group(), 8) & 0xFF)
+            i += 1 + len(octal.group())
+        elif body[i + 1:i + 2] in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[body[i + 1]])
+            i += 2
+        else:
+            raise ExportError(f"unknown escape in the C string literal {literal[:40]!r}")
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ExportError(f"the C string literal {literal[:40]!r} is not UTF-8") from None
+
+
+def comment_text(text: str, limit: int = 64) -> str:
+    """Metadata text made safe for a generated comment: every character outside
+    :data:`COMMENT_CHARS` becomes ``_``, cut to ``limit`` characters (no ``*/``, newline,
+    backslash or trigraph can survive)."""
+    return "".join(c if c in COMMENT_CHARS else "_" for c in str(text)[:limit])
+
+
+def c_identifier(text: str, what: str = "name") -> str:
+    """``text`` if it is a plain ASCII C identifier, else ExportError naming it."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text or ""):
+        raise ExportError(f"{what} {text!r} is not a C identifier")
+    return text
 
 
 def _c_float(value: float) -> str:
@@ -308,11 +376,12 @@ def _c_float(value: float) -> str:
     return text if any(c in text for c in ".eE") else text + ".0"
 
 
-def _c_list(values: Sequence[Any]) -> str:
-    """A C initializer list: strings quoted, floats with a decimal point, ints as they are."""
+def _c_list(values: Sequence[Any], what: str = "text") -> str:
+    """A C initializer list: strings as escaped literals (``what`` names them in errors),
+    floats with a decimal point, ints as they are."""
     def one(v: Any) -> str:
         if isinstance(v, str):
-            return _c_string(v)
+            return c_string_literal(v, what)
         return _c_float(v) if isinstance(v, float) else str(int(v))
 
     return "{" + ", ".join(one(v) for v in values) + "}"
@@ -325,11 +394,13 @@ def settings_defines(plan: DevicePlan) -> list[tuple[str, str, str]]:
     return [
         ("KWS_SETTINGS_VERSION", str(SETTINGS_VERSION), "layout of this header"),
         ("KWS_MODEL_FORMAT_VERSION", str(plan.format_version), "kws metadata format version"),
-        ("KWS_MODEL_NAME", _c_string(plan.model_name), "model name (metadata)"),
+        ("KWS_MODEL_NAME", c_string_literal(plan.model_name, "model name"),
+         "model name (metadata)"),
         ("KWS_MODEL_BYTES", str(plan.model_bytes), "device .tflite size, bytes"),
         ("KWS_MODEL_MACS", str(plan.macs), "multiply-accumulates per inference"),
         ("KWS_MODEL_NUM_OPS", str(len(plan.ops)), "distinct operators (op resolver size)"),
-        ("KWS_MODEL_OPS", _c_list([op for op, _ in plan.ops]), "the operators, first use first"),
+        ("KWS_MODEL_OPS", _c_list([op for op, _ in plan.ops], "operator"),
+         "the operators, first use first"),
         # front end (metadata); the tables header carries the same numbers as integers
         ("KWS_FE_SAMPLE_RATE_HZ", str(fe.sample_rate_hz), "audio sample rate, Hz"),
         ("KWS_FE_WINDOW_MS", _c_float(fe.window_ms), "analysis window, ms"),
@@ -356,7 +427,7 @@ def settings_defines(plan: DevicePlan) -> list[tuple[str, str, str]]:
         ("KWS_OUTPUT_SCALE", _c_float(plan.output_scale), "probability = (score - zp) x scale"),
         ("KWS_OUTPUT_ZERO_POINT", str(plan.output_zero_point), ""),
         ("KWS_NUM_LABELS", str(len(plan.labels)), "model outputs"),
-        ("KWS_LABELS", _c_list(list(plan.labels)), "label of each output, in order"),
+        ("KWS_LABELS", _c_list(list(plan.labels), "label"), "label of each output, in order"),
         # detector on the board (kws.detector.DetectorTables of the device config)
         ("KWS_HOP_FRAMES", str(plan.hop_frames), "run the model every this many frames"),
         ("KWS_HOP_MS", str(round(plan.hop_ms)), "= KWS_HOP_FRAMES x stride, ms"),
@@ -426,7 +497,8 @@ def render_ops_header(plan: DevicePlan, banner: str) -> str:
     ``KwsOpResolver`` is ``tflite::MicroMutableOpResolver<N>`` with N the number of distinct
     operators; ``KwsRegisterOps`` adds each one and fails on the first that does not register.
     """
-    adds = "\n".join(f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;  // {op}"
+    adds = "\n".join(f"  if (resolver.{c_identifier(method, 'op resolver method')}() != "
+                     f"kTfLiteOk) return kTfLiteError;  // {c_identifier(op, 'operator')}"
                      for op, method in plan.ops)
     return f"""{banner}
 #ifndef KWS_MODEL_OPS_H
@@ -434,7 +506,7 @@ def render_ops_header(plan: DevicePlan, banner: str) -> str:
 
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
-// The {len(plan.ops)} operators of {plan.model_name}, in order of first use.
+// The model's {len(plan.ops)} operators, in order of first use.
 constexpr int kKwsNumOps = {len(plan.ops)};
 using KwsOpResolver = tflite::MicroMutableOpResolver<kKwsNumOps>;
 
@@ -456,7 +528,7 @@ def _parse_value(text: str) -> Any:
         inner = text[1:-1].strip()
         return [] if not inner else [_parse_value(v) for v in _split_list(inner)]
     if text.startswith('"'):
-        return json.loads(text)
+        return parse_c_string(text)
     try:
         return int(text)
     except ValueError:
