@@ -12,7 +12,7 @@ from stream_fakes import fake_sounddevice
 
 from kws import sources
 from kws.errors import AudioError
-from kws.sources import ArraySource, DeviceError, MicrophoneSource, file_source
+from kws.sources import ArraySource, DeviceError, FileSource, MicrophoneSource, file_source
 
 
 def test_array_source_reads_in_order_then_ends() -> None:
@@ -41,6 +41,54 @@ def test_realtime_source_sleeps_until_the_audio_would_be_heard(monkeypatch) -> N
     clock[0] += 0.5                      # the caller fell behind: no sleep
     src.read(1600)
     assert len(sleeps) == 2
+
+
+def test_file_source_streams_the_same_samples_as_read_audio(tmp_path, monkeypatch) -> None:
+    import soundfile as sf
+
+    from kws import audio
+    from kws.audio import read_audio
+
+    rng = np.random.default_rng(5)
+    sf.write(tmp_path / "s.wav", rng.integers(-9000, 9000, (48000 * 3, 2)).astype(np.int16),
+             48000, subtype="PCM_16")
+    expect = read_audio(tmp_path / "s.wav")
+    monkeypatch.setattr(audio, "BLOCK_SAMPLES", 5000)     # decoded 2500 frames at a time
+    src = file_source(tmp_path / "s.wav")
+    assert isinstance(src, FileSource)
+    got = []
+    for n in (1, 999, 0, 20000, 7, 10**6):
+        got.append(src.read(n))
+        assert got[-1].size == min(n, expect.size - sum(g.size for g in got[:-1]))
+    np.testing.assert_array_equal(np.concatenate(got), expect)
+    assert src.position == expect.size and src.read(5).size == 0
+    with pytest.raises(AudioError, match="needs n >= 0"):
+        src.read(-1)
+
+
+def test_file_source_paces_and_closes(tmp_path, monkeypatch) -> None:
+    from kws.audio import write_wav
+
+    clock = [0.0]
+    sleeps: list[float] = []
+    monkeypatch.setattr(sources.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(sources.time, "sleep", lambda s: sleeps.append(s))
+    write_wav(tmp_path / "a.wav", np.ones(16000, np.int16))
+    with FileSource(tmp_path / "a.wav", realtime=True) as src:
+        assert src.read(4000).size == 4000
+        assert sleeps == [0.25]
+    assert src.read(10).size == 0                        # closed
+
+
+def test_file_source_refuses_a_hostile_header_when_made(tmp_path) -> None:
+    import struct
+
+    p = tmp_path / "slow.wav"
+    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)      # PCM, mono, 1 Hz
+    p.write_bytes(b"RIFF" + struct.pack("<I", 36 + 32000) + b"WAVEfmt " + struct.pack("<I", 16)
+                  + fmt + b"data" + struct.pack("<I", 32000) + bytes(32000))
+    with pytest.raises(AudioError, match=r"slow.wav: sample rate 1 Hz is outside"):
+        file_source(p)
 
 
 def test_file_source_resamples_and_refuses_missing(tmp_path) -> None:
