@@ -322,6 +322,8 @@ def _fetch_once(opener: urllib.request.OpenerDirector, url: str, part: Path, hav
             reason = f"no answer for {stall_timeout_s:g} s"
         raise _Retryable(f"cannot connect: {reason}") from None
     with response:
+        if watchdog.expired:  # cut while reading the headers: what arrived is not an answer
+            raise _Retryable("deadline passed")
         if have and response.status == 206:
             start, total = _content_range(response.headers.get("Content-Range"), url)
             if start != have:

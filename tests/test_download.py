@@ -2,7 +2,9 @@
 
 The server (http.server in a thread, our own handler with Range support) serves a small
 .tar.gz built here from a few mini-corpus clips in the dataset's layout. It can drop the
-connection half-way, ignore Range, or answer 404; it records every Range header it saw.
+connection half-way, ignore Range, answer 404, or drip one byte at a time (in the body or in
+the headers); it records every Range header it saw. Time-outs in these tests are fractions
+of a second, so each takes at most a few seconds.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ import io
 import re
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from data_scripts.download_speech_commands import download_speech_commands
+from data_scripts.download_speech_commands import (
+    MAX_EXTRACT_BYTES,
+    MAX_EXTRACT_FILES,
+    ArchiveTooLargeError,
+    download_speech_commands,
+    parse_size,
+)
 from kws.cli import main
 from kws.errors import DataError
 
@@ -70,7 +79,24 @@ class Server:
         """Number of next responses that stop after half of their body and hang up."""
         self.honour_range = True
         self.status = 200
+        self.drip_s: float | None = None
+        """Seconds between single bytes of the body (None: send it at once)."""
+        self.drip_headers = False
+        """Drip the header section instead (it never ends)."""
         server = self
+
+        def drip(handler: http.server.BaseHTTPRequestHandler, data: bytes) -> None:
+            """Write ``data`` one byte per ``drip_s`` until the client hangs up (<= 20 s)."""
+            began = time.monotonic()
+            for i in range(len(data)):
+                if time.monotonic() - began > 20:
+                    return
+                try:
+                    handler.wfile.write(data[i:i + 1])
+                    handler.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(server.drip_s or 0.0)
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
@@ -78,6 +104,10 @@ class Server:
                 server.ranges.append(header)
                 if server.status != 200:
                     self.send_error(server.status)
+                    return
+                if server.drip_headers:
+                    self.close_connection = True
+                    drip(self, b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000)
                     return
                 data, start = server.data, 0
                 if header and server.honour_range:
@@ -104,6 +134,10 @@ class Server:
                     self.wfile.write(body[:len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if server.drip_s is not None:
+                    self.close_connection = True
+                    drip(self, body)
                     return
                 self.wfile.write(body)
 
@@ -269,6 +303,18 @@ def _special(name: str, kind: bytes) -> tarfile.TarInfo:
     return info
 
 
+def _dir(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+def _chain(length: int = 11) -> list[tarfile.TarInfo]:
+    """q -> ., p1 -> q/.., p2 -> p1/.., ...: each lexically inside, together leading to /."""
+    return [_link("./q", "."), _link("./p1", "q/.."),
+            *(_link(f"./p{i}", f"p{i - 1}/..") for i in range(2, length + 1))]
+
+
 UP = "../../../"
 """From the extraction folder (DEST/.speech_commands_v0.02.extracting, DEST = tmp/data/sub)
 up to tmp, where the "outside" folder is."""
@@ -285,6 +331,15 @@ UNSAFE = {
                                                  _link("./here/up", f"{UP}outside")],
     "hardlink_out": lambda outside: [_link("./evil.txt", f"{UP}outside/secret.txt",
                                            tarfile.LNKTYPE)],
+    "symlink_chain_to_root": lambda outside: _chain(),
+    "symlink_chain_then_write": lambda outside: [*_chain(), _file("./p11/tmp/evil.txt")],
+    "hardlink_through_self_link": lambda outside: [
+        _link("./q", "."), _link("./evil.txt", f"q/{UP}outside/secret.txt", tarfile.LNKTYPE)],
+    "symlink_dangling_until_filled": lambda outside: [
+        _link("./a", "x/y/../.."), _dir("./x"), _link("./x/y", "..")],
+    "symlink_loop": lambda outside: [_link("./a", "b"), _link("./b", "a")],
+    "duplicate_member": lambda outside: [_file("./validation_list.txt")],
+    "link_replaced_by_file": lambda outside: [_link("./l", "yes"), _file("./l")],
     "fifo": lambda outside: [_special("./yes/fifo", tarfile.FIFOTYPE)],
     "device": lambda outside: [_special("./yes/dev", tarfile.CHRTYPE)],
 }
@@ -343,3 +398,179 @@ def test_kws_download_command(server: Server, files: dict[str, bytes], tmp_path:
                  "--retries", "0", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("kws download: error:") and "HTTP 404" in err and "\n" not in err
+
+
+def test_symlink_chain_is_refused_at_its_first_escaping_link(
+        server: Server, files: dict[str, bytes], tmp_path: Path) -> None:
+    sha = server.serve(_tar_gz(files, _chain()))
+    dest = tmp_path / "data"
+    with pytest.raises(DataError, match=r"refusing member './p1': link target 'q/\.\.' leaves "
+                                        "the extraction folder"):
+        _get(server, dest, sha)
+    assert list(tmp_path.iterdir()) == [dest] and list(dest.iterdir()) == []
+
+
+def test_link_inside_through_an_inner_link_is_kept(server: Server, files: dict[str, bytes],
+                                                   tmp_path: Path) -> None:
+    extra = [_link("./here", "."), _link("./yes/list.txt", "../here/testing_list.txt")]
+    sha = server.serve(_tar_gz(files, extra))
+    folder = _get(server, tmp_path, sha)
+    assert (folder / "yes" / "list.txt").read_bytes() == files["testing_list.txt"]
+
+
+def _zeros(name: str, size: int) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info, bytes(size)
+
+
+def _tar_gz_with(files: dict[str, bytes], members: list[tuple[tarfile.TarInfo, bytes | None]],
+                 pax: dict[str, str] | None = None) -> bytes:
+    """The test dataset, then ``members`` (info, data or None); PAX format when ``pax``."""
+    buffer = io.BytesIO()
+    fmt = tarfile.PAX_FORMAT if pax else tarfile.GNU_FORMAT
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=fmt, pax_headers=pax) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info, data in members:
+            tar.addfile(info, None if data is None else io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _only_archive_left(dest: Path) -> None:
+    """No dataset, no temporary folder: only the verified archive, kept for a retry."""
+    assert sorted(p.name for p in dest.iterdir()) == [f"{NAME}.tar.gz"]
+
+
+def test_archive_past_the_byte_limit_is_refused_at_the_member(
+        server: Server, files: dict[str, bytes], tmp_path: Path) -> None:
+    big = _zeros("./yes/big.wav", 3_000_000)  # 3 MB of zeros: ~3 kB compressed
+    data = _tar_gz_with(files, [big])
+    assert len(data) < len(_tar_gz(files)) + 10_000  # the bomb adds < 10 kB to the archive
+    sha = server.serve(data)
+    dest = tmp_path / "data"
+    with pytest.raises(ArchiveTooLargeError,
+                       match=r"unpacks to more than 1,000,000 bytes \(3,\d{3},\d{3} by member "
+                             r"'\./yes/big\.wav'\).*--max-extract-bytes.*archive is kept"):
+        _get(server, dest, sha, max_extract_bytes=1_000_000)
+    _only_archive_left(dest)
+    assert list(tmp_path.iterdir()) == [dest]
+    # the kept archive extracts with a higher bound, without downloading again
+    folder = _get(server, dest, sha, max_extract_bytes=10_000_000)
+    assert (folder / "yes" / "big.wav").stat().st_size == 3_000_000
+    assert server.ranges == [None]
+
+
+def test_hard_links_count_as_the_bytes_they_copy(server: Server, files: dict[str, bytes],
+                                                 tmp_path: Path) -> None:
+    # declared size of a hard link is 0: only counting what is written catches this
+    links = [(_link(f"./yes/copy{i}.wav", "./yes/big.wav", tarfile.LNKTYPE), None)
+             for i in range(5)]
+    sha = server.serve(_tar_gz_with(files, [_zeros("./yes/big.wav", 600_000), *links]))
+    dest = tmp_path / "data"
+    limit = 2_000_000 + sum(len(b) for b in files.values())
+    with pytest.raises(ArchiveTooLargeError, match=r"by member '\./yes/copy2\.wav'"):
+        _get(server, dest, sha, max_extract_bytes=limit)
+    _only_archive_left(dest)
+
+
+def test_archive_past_the_member_limit_is_refused(server: Server, files: dict[str, bytes],
+                                                  tmp_path: Path) -> None:
+    many = [_zeros(f"./bed/x{i:03d}.wav", 0) for i in range(50)]
+    sha = server.serve(_tar_gz_with(files, many))
+    dest = tmp_path / "data"
+    limit = len(files) + 20
+    with pytest.raises(ArchiveTooLargeError,
+                       match=rf"more than {limit} members \(at '\./bed/x020\.wav'\)"):
+        _get(server, dest, sha, max_extract_files=limit)
+    _only_archive_left(dest)
+
+
+def test_huge_tar_headers_are_bounded_too(server: Server, files: dict[str, bytes],
+                                          tmp_path: Path) -> None:
+    # a 3 MB pax record writes no file at all: the decompressed stream itself is bounded
+    sha = server.serve(_tar_gz_with(files, [], pax={"comment": "x" * 3_000_000}))
+    dest = tmp_path / "data"
+    with pytest.raises(ArchiveTooLargeError, match="decompresses to more than"):
+        _get(server, dest, sha, max_extract_bytes=500_000, max_extract_files=100)
+    _only_archive_left(dest)
+
+
+def test_default_bounds_fit_the_real_archive_with_margin() -> None:
+    clips, clip_bytes = 105_829, 32_044  # v0.02: one-second 16-bit clips + 44-byte header
+    assert MAX_EXTRACT_FILES >= 1.5 * (clips + 100)
+    assert MAX_EXTRACT_BYTES >= 2 * clips * clip_bytes
+    assert parse_size("8GiB") == MAX_EXTRACT_BYTES == 8 * 2**30
+    assert parse_size("500MB") == 500_000_000 and parse_size("1048576") == 1 << 20
+
+
+def _left_behind(tmp_path: Path, dest: Path) -> list[str]:
+    assert list(tmp_path.iterdir()) == [dest]  # nothing beside dest
+    return sorted(p.name for p in dest.iterdir())
+
+
+def test_stalled_server_times_out_and_the_download_resumes_later(
+        server: Server, files: dict[str, bytes], tmp_path: Path) -> None:
+    data = _tar_gz(files)
+    sha = server.serve(data)
+    server.drip_s = 2.0  # one byte, then silence longer than the stall time-out
+    dest = tmp_path / "data"
+    began = time.monotonic()
+    with pytest.raises(DataError, match=r"failed after 1 attempts \(no data for 0.3 s after "
+                                        r"1 bytes\); run again to resume"):
+        _get(server, dest, sha, stall_timeout_s=0.3)
+    assert time.monotonic() - began < 5.0  # without the time-out: 20 s of drip
+    assert _left_behind(tmp_path, dest) == [f"{NAME}.tar.gz.part"]
+    assert (dest / f"{NAME}.tar.gz.part").read_bytes() == data[:1]
+    server.drip_s = None
+    folder = _get(server, dest, sha, stall_timeout_s=0.3)
+    assert server.ranges == [None, "bytes=1-"]
+    _assert_dataset(folder, files)
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_dripping_server_hits_the_deadline(where: str, server: Server,
+                                           files: dict[str, bytes], tmp_path: Path) -> None:
+    sha = server.serve(_tar_gz(files))
+    server.drip_s = 0.05  # a byte every 50 ms: never silent for the 2 s stall time-out
+    server.drip_headers = where == "headers"
+    dest = tmp_path / "data"
+    began = time.monotonic()
+    with pytest.raises(DataError, match=r"did not finish within the deadline of 0.6 s "
+                                        r"\(\d+ bytes so far\); run again to resume"):
+        _get(server, dest, sha, stall_timeout_s=2.0, deadline_s=0.6, retries=3)
+    assert 0.55 < time.monotonic() - began < 5.0  # a dripping server would hold on for 20 s
+    assert len(server.ranges) == 1  # no retry once the deadline has passed
+    left = _left_behind(tmp_path, dest)
+    assert left == ([f"{NAME}.tar.gz.part"] if where == "body" else [])
+    if where == "body":
+        assert 3 <= (dest / f"{NAME}.tar.gz.part").stat().st_size < 30
+
+
+def test_kws_download_flags_for_time_outs_and_bounds(server: Server, files: dict[str, bytes],
+                                                      tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    sha = server.serve(_tar_gz(files))
+    base = ["download", "--url", server.url, "--sha256", sha, "--no-progress", "--retries", "0"]
+    server.drip_s = 2.0
+    assert main([*base, "--dest", str(tmp_path / "a"), "--stall-timeout-s", "0.3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kws download: error:") and "no data for 0.3 s" in err
+    assert "\n" not in err
+    server.drip_s = 0.05
+    assert main([*base, "--dest", str(tmp_path / "b"), "--deadline-s", "0.4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "within the deadline of 0.4 s" in err and "\n" not in err
+    server.drip_s = None
+    assert main([*base, "--dest", str(tmp_path / "c"), "--max-extract-files", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "more than 3 members" in err and "\n" not in err
+    assert main([*base, "--dest", str(tmp_path / "d"), "--max-extract-bytes", "1kB"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "more than 1,000 bytes" in err and "\n" not in err
+    assert not (tmp_path / "c" / NAME).exists() and not (tmp_path / "d" / NAME).exists()
+    with pytest.raises(SystemExit):
+        main([*base, "--dest", str(tmp_path / "e"), "--max-extract-bytes", "lots"])
+    assert "'lots' is not a size" in capsys.readouterr().err
