@@ -11,14 +11,19 @@ active speech). The same arguments give the same file, byte for byte.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from kws.audio import active_power, write_wav
+from kws.audio import active_power
+from kws.data.config import MAX_SNR_DB
 from kws.data.streams import (
+    MAX_STREAM_S,
+    MIN_STREAM_SNR_DB,
     RATE_HZ,
     SPLITS,
     StreamSpec,
@@ -29,8 +34,9 @@ from kws.data.streams import (
     split_noise,
     write_truth,
 )
-from kws.errors import KwsError
+from kws.errors import ConfigError, KwsError
 from kws.labels import KEYWORDS, UNKNOWN
+from kws.outpaths import check_out_file, write_wav
 
 __all__ = ["RATE_HZ", "StreamSpec", "active_power", "make_stream", "noise_bed", "split_clips",
            "split_noise", "write_stream"]
@@ -38,9 +44,41 @@ __all__ = ["RATE_HZ", "StreamSpec", "active_power", "make_stream", "noise_bed", 
 
 def write_stream(out: str | Path, truth: str | Path, audio: np.ndarray,
                  events: Sequence[TruthEvent], sources: Sequence[str]) -> None:
-    """Write the WAV and its truth CSV (both atomically)."""
+    """Write the WAV and its truth CSV (both atomically, kws.fileio)."""
     write_wav(out, audio, RATE_HZ)
     write_truth(truth, events, sources)
+
+
+def _check_options(args: argparse.Namespace) -> Path:
+    """Refuse bad numbers and unwritable outputs before the stream is built; returns the
+    truth CSV path."""
+    numbers = [("--duration", args.duration), ("--keyword-fraction", args.keyword_fraction),
+               ("--gap", args.gap[0]), ("--gap", args.gap[1])]
+    if not args.no_noise:
+        numbers.append(("--snr", args.snr))
+    if args.tuning_percent is not None:
+        numbers.append(("--tuning-percent", args.tuning_percent))
+    for option, value in numbers:
+        if not math.isfinite(value):
+            raise ConfigError(f"{option} {value} must be a finite number")
+    if not 0 < args.duration <= MAX_STREAM_S:
+        raise ConfigError(f"--duration {args.duration} must be in (0, {MAX_STREAM_S:g}] s")
+    if not args.no_noise and not MIN_STREAM_SNR_DB <= args.snr <= MAX_SNR_DB:
+        raise ConfigError(f"--snr {args.snr} must be in [{MIN_STREAM_SNR_DB:g}, "
+                          f"{MAX_SNR_DB:g}] dB (--no-noise for none)")
+    if not 0 <= args.keyword_fraction <= 1:
+        raise ConfigError(f"--keyword-fraction {args.keyword_fraction} must be in [0, 1]")
+    if not 0 <= args.gap[0] <= args.gap[1] <= args.duration:
+        raise ConfigError(f"--gap {args.gap[0]} {args.gap[1]} must satisfy 0 <= MIN <= MAX "
+                          f"<= --duration {args.duration}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed} must be >= 0")
+    truth = args.truth or args.out.with_suffix(".csv")
+    check_out_file(args.out, "--out")
+    check_out_file(truth, "--truth")
+    if Path(os.path.abspath(truth)) == Path(os.path.abspath(args.out)):
+        raise ConfigError(f"--truth {truth} is the same file as --out {args.out}")
+    return truth
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,13 +106,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the stream described by parsed arguments; print a summary."""
+    truth = _check_options(args)
     spec = StreamSpec(split=args.split, duration_s=args.duration, seed=args.seed,
                       snr_db=None if args.no_noise else args.snr,
                       keyword_fraction=args.keyword_fraction, gap_min_s=args.gap[0],
                       gap_max_s=args.gap[1], keywords=args.keywords,
                       tuning_percent=args.tuning_percent)
     audio, events, sources = make_stream(args.data, spec)
-    truth = args.truth or args.out.with_suffix(".csv")
     write_stream(args.out, truth, audio, events, sources)
     kws = sum(e.label != UNKNOWN for e in events)
     print(f"{args.out}: {audio.size / RATE_HZ:.1f} s, {len(events)} clips ({kws} keywords, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from kws.errors import KwsError
@@ -41,13 +42,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141
+"""Exit code when the reader of stdout went away (``kws ... | head``): 128 + SIGPIPE, what
+the shell reports for a program the signal ended."""
+
+
+def _one_line(message: str) -> str:
+    """The message on one line (an error quoting a file's text may carry newlines)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def _stdout_gone() -> int:
+    """After a BrokenPipeError: point stdout at /dev/null, so that the flush at interpreter
+    exit does not fail a second time ("Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kws`` console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:             # --help into a closed pipe
+        return _stdout_gone()
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()              # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
     except KwsError as exc:
-        print(f"kws {args.command}: error: {exc}", file=sys.stderr)
+        print(f"kws {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kws {args.command}: interrupted", file=sys.stderr)

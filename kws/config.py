@@ -8,8 +8,10 @@ Unknown keys and impossible values raise :class:`kws.errors.ConfigError` naming 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
@@ -18,6 +20,12 @@ import yaml
 from kws.errors import ConfigError
 
 T = TypeVar("T")
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest config file (YAML or JSON) read: real ones are a few kB, and a parser fed
+megabytes of nesting or aliases can take the whole memory or stack."""
+MAX_SEED = 2**32 - 1
+"""Largest seed: numpy accepts any int, TensorFlow's and Keras' seeds are 32-bit."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -52,6 +60,16 @@ class FrontendConfig:
     def __post_init__(self) -> None:
         _positive(self, "sample_rate_hz", "window_ms", "stride_ms", "fft_size", "num_mel",
                   "num_coeffs", "log_floor", "clip_ms")
+        # Integers where tables are sized by them; the upper bounds keep a typo (one zero too
+        # many) from building gigabyte tables: audio is at most 192 kHz, clips a minute.
+        _int_in(self, "sample_rate_hz", 1000, 192000)
+        _int_in(self, "fft_size", 2, 65536)
+        _int_in(self, "num_mel", 1, 512)
+        _int_in(self, "num_coeffs", 1, 512)
+        _number_in(self, "clip_ms", 0.0, 60000.0)
+        _number_in(self, "log_floor", 0.0, 1.0)
+        _number_in(self, "lower_hz", 0.0, math.inf)
+        _number_in(self, "upper_hz", 0.0, math.inf)
         if self.fft_size & (self.fft_size - 1):
             raise ConfigError(f"fft_size={self.fft_size} must be a power of two")
         if self.stride_ms > self.window_ms:
@@ -74,6 +92,9 @@ class FrontendConfig:
             raise ConfigError(f"num_coeffs={self.num_coeffs} exceeds num_mel={self.num_mel}")
         for name in ("output_gain", "output_offset"):
             value = getattr(self, name)
+            if not isinstance(value, tuple) or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                raise ConfigError(f"{name}={value!r} must be a list of numbers")
             if len(value) != self.num_coeffs:
                 raise ConfigError(
                     f"{name} has {len(value)} values, expected num_coeffs={self.num_coeffs}")
@@ -137,6 +158,18 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "hop_frames", "average_window_ms", "min_count", "max_results")
+        # Integers (they size C arrays and count frames); bounds far above any real use.
+        _int_in(self, "hop_frames", 1, 1000)
+        _int_in(self, "average_window_ms", 1, 600_000)
+        _int_in(self, "max_results", 1, 65536)
+        _int_in(self, "min_count", 1, 65536)
+        if not isinstance(self.keyword_thresholds, dict) or not all(
+                isinstance(k, str) for k in self.keyword_thresholds):
+            raise ConfigError(f"keyword_thresholds={self.keyword_thresholds!r} must map "
+                              "keywords to thresholds")
+        if not isinstance(self.keywords, tuple) or not all(
+                isinstance(k, str) and k for k in self.keywords):
+            raise ConfigError(f"keywords={self.keywords!r} must be a list of keywords")
         if isinstance(self.suppression_ms, bool) or not isinstance(self.suppression_ms, int) \
                 or self.suppression_ms < 0:
             raise ConfigError(f"suppression_ms={self.suppression_ms!r} must be an int >= 0")
@@ -157,18 +190,36 @@ def _positive(obj: Any, *names: str) -> None:
             raise ConfigError(f"{name}={value!r} must be a positive finite number")
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
+def _int_in(obj: Any, name: str, low: int, high: int) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} must be an int in [{low}, {high}]")
+
+
+def _number_in(obj: Any, name: str, low: float, high: float) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}={value!r} must be a number")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     """Build the dataclass ``cls`` from a plain mapping, refusing unknown keys.
 
     Lists become tuples where the field is a tuple; nested dataclass fields are built
     recursively. ``where`` prefixes field names in error messages (e.g. ``"frontend."``).
+    A section that is not a mapping (``train: 5``) is a ConfigError naming it.
     """
-    data = dict(data or {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or cls.__name__} must be a mapping, got {type(data).__name__}")
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}={_short(data)} must be a "
+                          f"mapping, got {type(data).__name__}")
+    data = dict(data)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = get_type_hints(cls)
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((k for k in data if k not in fields), key=str)
     if unknown:
         raise ConfigError(f"unknown config key {where}{unknown[0]} (known: {', '.join(fields)})")
     kwargs: dict[str, Any] = {}
@@ -183,8 +234,14 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         return cls(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}" if where else str(exc)) from None
-    except TypeError as exc:
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of a bad value, cut to ``limit`` characters (a message stays one short line)."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -215,23 +272,70 @@ _YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
                                   list("tTfF"))
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a mapping; a missing or malformed file is a ConfigError.
-    Only true and false are booleans (YAML 1.2): yes, no, on and off stay strings."""
+def _compose_no_alias(self: yaml.SafeLoader, *args: Any) -> Any:
+    if self.check_event(yaml.AliasEvent):
+        mark = self.peek_event().start_mark
+        raise yaml.YAMLError(f"aliases (*name) are not allowed in a config (line "
+                             f"{mark.line + 1})")
+    return yaml.composer.Composer.compose_node(self, *args)
+
+
+# An alias repeats a node without copying it, so a few lines of nested aliases expand to
+# billions of values once the config is converted or hashed ("billion laughs").
+_YamlLoader.compose_node = _compose_no_alias  # type: ignore[method-assign]
+
+
+def read_config_text(path: str | Path, kind: str = "config") -> str:
+    """The UTF-8 text of a config file (at most MAX_CONFIG_BYTES); ConfigError otherwise."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {kind} {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{kind} {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{kind} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping; a missing or malformed file is a ConfigError.
+    Only true and false are booleans (YAML 1.2): yes, no, on and off stay strings; aliases
+    are refused, and so are files over MAX_CONFIG_BYTES or not UTF-8."""
+    path = Path(path)
+    text = read_config_text(path)
     try:
         data = yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
+        first = (str(exc).splitlines() or ["?"])[0]
         raise ConfigError(f"config {path} is not valid YAML: {first}") from None
+    except RecursionError:
+        raise ConfigError(f"config {path} is nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config {path} must be a mapping at the top level")
+        raise ConfigError(f"config {path} must be a mapping at the top level, got "
+                          f"{type(data).__name__}")
+    return data
+
+
+def load_json(path: str | Path, kind: str = "JSON file") -> dict[str, Any]:
+    """Read a JSON object (a run's config.json, a manifest); ConfigError when unreadable,
+    not UTF-8, over MAX_CONFIG_BYTES, malformed, nested too deeply or not an object."""
+    path = Path(path)
+    text = read_config_text(path, kind)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{kind} {path} is corrupt JSON ({exc.msg}, line {exc.lineno})"
+                          ) from None
+    except RecursionError:
+        raise ConfigError(f"{kind} {path} is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{kind} {path} must hold a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -241,11 +345,18 @@ def load_section(cls: type[T], path: str | Path, section: str) -> T:
     return from_dict(cls, data.get(section), f"{section}.")
 
 
+MAX_CHANNELS = 4096
+"""Most channels of one convolution (DS-CNN-L has 276; more is a typo that exhausts memory)."""
+MAX_KERNEL = 256
+"""Largest kernel or stride side (the input is 49 x 10 at the defaults)."""
+
+
 def _pair(obj: Any, name: str) -> None:
     value = getattr(obj, name)
     if not (isinstance(value, tuple) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ConfigError(f"{name}={value!r} must be two positive ints")
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_KERNEL
+                    for v in value)):
+        raise ConfigError(f"{name}={value!r} must be two ints in [1, {MAX_KERNEL}]")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -262,6 +373,7 @@ class BlockConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "filters")
+        _int_in(self, "filters", 1, MAX_CHANNELS)
         _pair(self, "kernel")
         _pair(self, "stride")
 
@@ -294,6 +406,7 @@ class ModelConfig:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ConfigError(f"model name={self.name!r} must be an identifier")
         _positive(self, "stem_filters")
+        _int_in(self, "stem_filters", 1, MAX_CHANNELS)
         _pair(self, "stem_kernel")
         _pair(self, "stem_stride")
         if not isinstance(self.blocks, tuple):
@@ -309,14 +422,15 @@ class ModelConfig:
                 raise ConfigError(f"blocks[{i}]: {exc}") from None
         if not blocks:
             raise ConfigError("blocks is empty: the DS-CNN needs at least one block")
+        if len(blocks) > 64:
+            raise ConfigError(f"blocks has {len(blocks)} blocks, at most 64")
         object.__setattr__(self, "blocks", tuple(blocks))
         for name in ("stem_dropout", "head_dropout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not 0 <= value < 1:
                 raise ConfigError(f"{name}={value!r} must be a number in [0, 1)")
-        if isinstance(self.l2, bool) or not isinstance(self.l2, (int, float)) or self.l2 < 0:
-            raise ConfigError(f"l2={self.l2!r} must be a number >= 0")
+        _number_in(self, "l2", 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -362,6 +476,19 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name}={value!r} must be an int >= 0")
+        _int_in(self, "epochs", 1, 1_000_000)
+        _int_in(self, "batch_size", 1, 65536)
+        _int_in(self, "seed", 0, MAX_SEED)
+        _number_in(self, "learning_rate", 0.0, 10.0)
+        _number_in(self, "min_learning_rate", 0.0, 10.0)
+        _number_in(self, "distill_weight", 0.0, 1.0)
+        for name in ("teachers", "train_splits"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{name}={value!r} must be a list of names")
+        if not isinstance(self.schedule, str) or not isinstance(self.keep, str):
+            raise ConfigError(f"schedule={self.schedule!r} and keep={self.keep!r} must be "
+                              "names")
         if self.min_learning_rate > self.learning_rate:
             raise ConfigError(f"min_learning_rate={self.min_learning_rate} exceeds "
                               f"learning_rate={self.learning_rate}")

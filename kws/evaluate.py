@@ -15,15 +15,16 @@ testing_list.txt.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kws.config import from_dict
-from kws.errors import KwsError
+from kws.config import from_dict, load_json
+from kws.errors import ConfigError, KwsError
+from kws.fileio import atomic_path, atomic_write_text
+from kws.outpaths import check_out_dir, writing
 from kws.runtime import KwsModel, MicroModel, smallest_arena_size
 
 
@@ -70,10 +71,11 @@ def plot_confusion(matrix: np.ndarray, labels: tuple[str, ...], path: Path, titl
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.tight_layout()
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with writing(path), atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _data_config_for(model_path: Path) -> tuple[Any, str]:
@@ -87,10 +89,11 @@ def _data_config_for(model_path: Path) -> tuple[Any, str]:
     for path in candidates:
         if path.is_file():
             try:
-                raw = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
+                raw = load_json(path)
+            except ConfigError:
                 continue
-            data = raw.get("data", raw.get("config", {}).get("data"))
+            nested = raw.get("config")
+            data = raw.get("data", nested.get("data") if isinstance(nested, dict) else None)
             if isinstance(data, dict):
                 return from_dict(DataConfig, data, "data."), path.name
     return DataConfig(), "defaults"
@@ -118,9 +121,11 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
     from kws.frontend import mfcc_batch
 
     model_path = Path(model_path)
+    if out_dir:                                 # before the work: can it be written?
+        out = check_out_dir(Path(out_dir), "--out")
     model = KwsModel(model_path)
-    out = Path(out_dir) if out_dir else model_path.parent
-    out.mkdir(parents=True, exist_ok=True)
+    if not out_dir:
+        out = check_out_dir(model_path.parent, "the model's folder")
 
     if data is None:
         from kws.train import SpeechCommandsData
@@ -182,9 +187,8 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
     plot_confusion(matrix, model.labels, out / f"confusion_{split}.png",
                    f"{model.name} int8, {split} split ({len(labels)} clips): "
                    f"{report['int8']['accuracy']:.1%}")
-    tmp = out / f"evaluation_{split}.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out / f"evaluation_{split}.json")
+    with writing(out / f"evaluation_{split}.json"):
+        atomic_write_text(out / f"evaluation_{split}.json", json.dumps(report, indent=2) + "\n")
     return Evaluation(report, out)
 
 

@@ -28,9 +28,9 @@ import hashlib
 import io
 import json
 import math
-import os
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +44,7 @@ from kws.config import (
     ModelConfig,
     TrainConfig,
     from_dict,
+    load_json,
     load_yaml,
     to_dict,
 )
@@ -57,10 +58,11 @@ from kws.data.augment import (
     spec_augment,
 )
 from kws.data.training import ClipSet, SpeechCommandsData
-from kws.errors import ConfigError, KwsError
-from kws.fileio import atomic_write_bytes, atomic_write_text
+from kws.errors import ConfigError, DataError, KwsError
+from kws.fileio import atomic_path, atomic_write_bytes, atomic_write_text
 from kws.frontend import mfcc_batch
 from kws.labels import LABELS
+from kws.outpaths import check_out_dir, writing
 
 CHECKPOINT_NAME = "checkpoint.npz"
 """Checkpoint file in the run folder (a single file, replaced atomically each epoch)."""
@@ -125,6 +127,11 @@ def load_run_config(path: str | Path, epochs: int | None = None,
     if unknown:
         raise ConfigError(f"{path}: unknown section {unknown[0]!r} "
                           "(known: frontend, model, train, data)")
+    for section in ("frontend", "model", "train", "data"):
+        value = raw.get(section)
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{path}: section {section}={value!r:.60} must be a mapping, got "
+                              f"{type(value).__name__}")
     train_raw = dict(raw.get("train") or {})
     if epochs is not None:
         train_raw["epochs"] = epochs
@@ -151,14 +158,13 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
 def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
     """The RunConfig and the raw config.json (with ``data_fingerprint``) of a run folder."""
     path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise KwsError(f"{run_dir}: not a training run folder (no file {path.name})")
+    raw = load_json(path, "run config")
     try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise KwsError(f"{run_dir}: not a training run folder (cannot read {path.name}: "
-                       f"{exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise KwsError(f"{path}: corrupt JSON ({exc.msg})") from None
-    return run_config_from_dict(raw), raw
+        return run_config_from_dict(raw), raw
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +197,7 @@ class EpochFeatures:
             try:
                 with np.load(path) as npz:
                     return npz["features"], npz["labels"]
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 pass  # a damaged cache file is recomputed
         examples = self.data.epoch_examples(self.splits, self.seed, epoch)
         features = mfcc_batch(examples.audio, self.frontend)
@@ -247,24 +253,35 @@ def save_checkpoint(path: Path, model_vars: list[np.ndarray], opt_vars: list[np.
             arrays[f"{prefix}_{i:04d}"] = np.asarray(value)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    with writing(path):
+        atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
     """(arrays by prefix 'model'/'opt'/'best'/'ema', state) of a checkpoint; KwsError if
     unreadable."""
     try:
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             state = json.loads(npz["state"].tobytes().decode())
             groups: dict[str, list[np.ndarray]] = {"model": [], "opt": [], "best": [],
                                                    "ema": []}
             for name in sorted(n for n in npz.files if n != "state"):
                 groups[name.split("_")[0]].append(npz[name])
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise KwsError(f"{path}: unreadable checkpoint ({exc})") from None
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise KwsError(f"{path}: checkpoint version {state.get('version')!r}, "
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, RecursionError,
+            TypeError) as exc:   # a truncated zip, a torn member, random bytes
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise KwsError(f"{path}: corrupt or unreadable checkpoint ({reason})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        version = state.get("version") if isinstance(state, dict) else None
+        raise KwsError(f"{path}: checkpoint version {version!r}, "
                        f"expected {CHECKPOINT_VERSION}")
+    kinds = {"epoch": int, "history": list, "best_acc": (int, float), "best_epoch": int,
+             "wait": int}
+    bad = [k for k, kind in kinds.items() if not isinstance(state.get(k), kind)
+           or isinstance(state.get(k), bool)]
+    if bad or not groups["model"] or state["epoch"] < 0:
+        raise KwsError(f"{path}: corrupt checkpoint (state field {bad[0] if bad else 'epoch'!r}"
+                       " missing or invalid, or no weights)")
     return groups, state
 
 
@@ -326,7 +343,10 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     """
     config = load_run_config(config_path, epochs=epochs, seed=seed)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise KwsError(f"--out {out}: is a file, expected a run folder")
     ckpt_path = out / CHECKPOINT_NAME
+    checkpoint = None
     if resume:
         if not ckpt_path.exists():
             raise KwsError(f"{out}: nothing to resume (no {CHECKPOINT_NAME})")
@@ -334,10 +354,13 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
         if saved.to_dict() != config.to_dict():
             raise KwsError(f"{out}: --resume with a config that differs from the run's "
                            "config.json (same --config, --epochs and --seed please)")
+        checkpoint = load_checkpoint(ckpt_path)       # before the long work: corrupt?
     elif ckpt_path.exists():
         raise KwsError(f"{out}: already holds a run (use --resume to continue it, or a new "
                        "--out)")
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out, "--out")
+    if cache_dir is not None:
+        check_out_dir(Path(cache_dir), "--cache")
 
     import keras
     import tensorflow as tf
@@ -351,12 +374,17 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     data = data or make_training_data(data_dir, config)
     train_clips = sum(len(data.clips(split).labels) for split in train_cfg.train_splits)
     val_set = data.clips("validation")
+    if train_clips == 0 or len(val_set.labels) == 0:
+        raise DataError(f"{data_dir}: nothing to train on: {train_clips} clips in "
+                        f"{' + '.join(train_cfg.train_splits)} and {len(val_set.labels)} in "
+                        "validation (both must be non-empty)")
     val_x = _as_model_input(mfcc_batch(val_set.audio, config.frontend))
     run_info = {**config.to_dict(), "data_fingerprint": data.fingerprint,
                 "train_clips": int(train_clips),
                 "validation_clips": int(len(val_set.labels))}
     if not resume:
-        atomic_write_text(out / "config.json", json.dumps(run_info, indent=2) + "\n")
+        with writing(out / "config.json"):
+            atomic_write_text(out / "config.json", json.dumps(run_info, indent=2) + "\n")
 
     model = build_model(config.model, config.frontend)
     optimizer = keras.optimizers.Adam(learning_rate=train_cfg.learning_rate)
@@ -368,15 +396,21 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     best_acc, best_epoch, wait, start = -1.0, 0, 0, 0
     best_vars = [v.numpy() for v in model.variables]
     ema_vars: list[np.ndarray] | None = None
-    if resume:
-        groups, state = load_checkpoint(ckpt_path)
+    if checkpoint is not None:
+        groups, state = checkpoint
         if len(groups["model"]) != len(model.variables) or \
-                len(groups["opt"]) != len(optimizer.variables):
+                len(groups["opt"]) != len(optimizer.variables) or \
+                len(groups["best"]) != len(model.variables) or \
+                len(groups["ema"]) not in (0, len(model.variables)):
             raise KwsError(f"{ckpt_path}: does not match the model of the config")
-        for var, value in zip(model.variables, groups["model"], strict=True):
-            var.assign(value)
-        for var, value in zip(optimizer.variables, groups["opt"], strict=True):
-            var.assign(value)
+        try:
+            for var, value in zip(model.variables, groups["model"], strict=True):
+                var.assign(value)
+            for var, value in zip(optimizer.variables, groups["opt"], strict=True):
+                var.assign(value)
+        except (ValueError, TypeError) as exc:      # a shape or dtype that does not fit
+            raise KwsError(f"{ckpt_path}: does not match the model of the config "
+                           f"({' '.join(str(exc).split())[:100]})") from None
         best_vars = groups["best"]
         ema_vars = groups["ema"] or None
         history, start = state["history"], state["epoch"]
@@ -453,10 +487,11 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     for var, value in zip(model.variables, best_vars, strict=True):
         var.assign(value)
     save_float_model(model, config, out / "model.keras")
-    atomic_write_text(out / "history.json", json.dumps(
-        {"kept_epoch": best_epoch, "keep": train_cfg.keep, "kept_val_accuracy": best_acc,
-         "train_splits": list(train_cfg.train_splits), "epochs": history},
-        indent=2) + "\n")
+    with writing(out / "history.json"):
+        atomic_write_text(out / "history.json", json.dumps(
+            {"kept_epoch": best_epoch, "keep": train_cfg.keep, "kept_val_accuracy": best_acc,
+             "train_splits": list(train_cfg.train_splits), "epochs": history},
+            indent=2) + "\n")
     plot_history(history, out / "training_curve.png",
                  title=f"{config.model.name} seed {train_cfg.seed}, trained on "
                        f"{' + '.join(train_cfg.train_splits)}",
@@ -475,9 +510,8 @@ def save_float_model(model: Any, config: RunConfig, path: Path) -> None:
 
     clean = build_model(config.model, config.frontend)
     clean.set_weights(model.get_weights())
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.keras")
-    clean.save(tmp)
-    tmp.replace(path)
+    with writing(path), atomic_path(path) as tmp:   # the temporary keeps the .keras suffix
+        clean.save(tmp)
 
 
 def load_float_model(path: str | Path) -> Any:
@@ -514,7 +548,8 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str,
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with writing(path), atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

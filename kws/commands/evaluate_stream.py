@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from kws.audio import read_audio
 from kws.commands.listen import add_detector_options
+from kws.errors import ConfigError
+from kws.outpaths import check_out_file, writing
 from kws.stream import build_pipeline, load_classifier
 from kws.stream_eval import (
     MATCH_AFTER_MS,
@@ -102,7 +105,36 @@ def _streams(args: argparse.Namespace, rate_hz: int) -> list[tuple[str, np.ndarr
     return out
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse bad numbers and unwritable outputs before the model runs."""
+    from kws.data.config import MAX_SNR_DB
+    from kws.data.streams import MAX_STREAM_S, MIN_STREAM_SNR_DB
+
+    for option, values in (("--minutes", [args.minutes]), ("--snr", args.snr),
+                           ("--fa-per-hour", [args.fa_per_hour])):
+        for value in values:
+            if not math.isfinite(value):
+                raise ConfigError(f"{option} {value} must be a finite number")
+    if args.stream is None:
+        if not 0 < args.minutes * 60 <= MAX_STREAM_S:
+            raise ConfigError(f"--minutes {args.minutes:g} must be in (0, "
+                              f"{MAX_STREAM_S / 60:g}]")
+        for snr in args.snr:
+            if not MIN_STREAM_SNR_DB <= snr <= MAX_SNR_DB:
+                raise ConfigError(f"--snr {snr:g} must be in [{MIN_STREAM_SNR_DB:g}, "
+                                  f"{MAX_SNR_DB:g}] dB")
+        if args.seed < 0:
+            raise ConfigError(f"--seed {args.seed} must be >= 0")
+    if args.fa_per_hour < 0:
+        raise ConfigError(f"--fa-per-hour {args.fa_per_hour:g} must be >= 0")
+    if args.png is not None:
+        check_out_file(args.png, "--png")
+    if args.json is not None:
+        check_out_file(args.json, "--json")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_options(args)
     model = load_classifier(args.model)
     pipeline = build_pipeline(model, args.keywords, args.threshold)
     config = pipeline.detector_config
@@ -164,13 +196,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         from kws.fileio import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({
-            "detector": {"threshold": config.threshold,
-                         "keyword_thresholds": config.keyword_thresholds,
-                         "average_window_ms": config.average_window_ms,
-                         "min_count": config.min_count,
-                         "suppression_ms": config.suppression_ms,
-                         "hop_frames": config.hop_frames},
-            "streams": results}, indent=1))
+        with writing(args.json):
+            atomic_write_text(args.json, json.dumps({
+                "detector": {"threshold": config.threshold,
+                             "keyword_thresholds": config.keyword_thresholds,
+                             "average_window_ms": config.average_window_ms,
+                             "min_count": config.min_count,
+                             "suppression_ms": config.suppression_ms,
+                             "hop_frames": config.hop_frames},
+                "streams": results}, indent=1))
         print(f"saved {args.json}")
     return 0

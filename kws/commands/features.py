@@ -11,8 +11,9 @@ import numpy as np
 from kws.audio import read_audio
 from kws.config import FrontendConfig, load_section
 from kws.errors import KwsError
-from kws.fileio import atomic_write_bytes
+from kws.fileio import atomic_path, atomic_write_bytes
 from kws.frontend import mfcc
+from kws.outpaths import check_out_file, writing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,8 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` as .npy via a temporary file and a rename."""
     buf = io.BytesIO()
     np.save(buf, array)
-    atomic_write_bytes(path, buf.getvalue())
+    with writing(path):
+        atomic_write_bytes(path, buf.getvalue())
 
 
 def save_feature_png(path: Path, features: np.ndarray, title: str) -> None:
@@ -48,13 +50,18 @@ def save_feature_png(path: Path, features: np.ndarray, title: str) -> None:
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="int8 code")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with writing(path), atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_out_file(args.out, "--out")
+    if args.png is not None:
+        check_out_file(args.png, "--png")
     config = load_section(FrontendConfig, args.config, "frontend") if args.config \
         else FrontendConfig()
     audio = read_audio(args.file, config.sample_rate_hz)

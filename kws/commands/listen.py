@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from kws.audio import write_wav
 from kws.errors import ConfigError
 from kws.listen import TerminalView, listen
+from kws.outpaths import check_out_file, write_wav
 from kws.sources import AudioSource, MicrophoneSource, file_source, list_devices
 from kws.stream import build_pipeline, load_classifier
 
@@ -93,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices:
         print(list_devices())
         return 0
-    if args.duration is not None and not args.duration > 0:
-        raise ConfigError(f"--duration {args.duration} must be positive")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise ConfigError(f"--duration {args.duration} must be a positive, finite number of "
+                          "seconds")
+    if args.save_audio is not None:
+        check_out_file(args.save_audio, "--save-audio")
     model = load_classifier(args.model)
     pipeline = build_pipeline(model, args.keywords, args.threshold)
     pipeline.warm_up()                  # before the microphone opens: no backlog at start

@@ -24,6 +24,8 @@ ADDED_LATER = {"noise_snr_db_range": None, "shift_late_ms": None, "speed_perturb
                "extra_clips": []}
 """Settings added after the first runs, with their "off" values: while off they are left out
 of the data fingerprint (kws.data.SpeechCommandsData), so that older runs keep their hash."""
+MAX_SEED = 2**32 - 1
+"""Largest seed (as kws.config.MAX_SEED: TensorFlow's and Keras' seeds are 32-bit)."""
 WINDOW_KEYWORD_SHARE = 0.8
 """A stream window is labelled with a keyword when at least this share of the keyword's
 active speech energy lies inside it (kws.data.windows)."""
@@ -140,6 +142,8 @@ class DataConfig:
             raise ConfigError(f"extra_clips={self.extra_clips!r} must be a list of file paths")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an int >= 0")
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"seed={self.seed!r} must be at most {MAX_SEED}")
 
 
 def _number_in(obj: object, name: str, low: float, high: float) -> None:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -35,8 +37,10 @@ import numpy as np
 import soundfile as sf
 
 from kws.audio import active_power, snr_gain
+from kws.data.config import MAX_SNR_DB
 from kws.data.splits import TUNING, in_tuning
 from kws.errors import DataError
+from kws.fileio import atomic_write_text
 from kws.labels import KEYWORDS, UNKNOWN
 
 TRUTH_FIELDS = ("start_ms", "end_ms", "label")
@@ -82,19 +86,25 @@ def write_truth(path: str | Path, events: Iterable[TruthEvent],
                 sources: Sequence[str] | None = None) -> None:
     """Write a truth CSV atomically (``start_ms,end_ms,label`` and optionally ``source``)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     events = list(events)
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([*TRUTH_FIELDS, *(["source"] if sources is not None else [])])
-        for i, e in enumerate(events):
-            writer.writerow([e.start_ms, e.end_ms, e.label,
-                             *([sources[i]] if sources is not None else [])])
-    tmp.replace(path)
+    fh = io.StringIO(newline="")
+    writer = csv.writer(fh)
+    writer.writerow([*TRUTH_FIELDS, *(["source"] if sources is not None else [])])
+    for i, e in enumerate(events):
+        writer.writerow([e.start_ms, e.end_ms, e.label,
+                         *([sources[i]] if sources is not None else [])])
+    try:
+        atomic_write_text(path, fh.getvalue())
+    except OSError as exc:
+        raise DataError(f"cannot write truth CSV {path}: {exc.strerror or exc}") from None
 
 
 RATE_HZ = 16000
 """Sample rate of the dataset and of the stream."""
+MAX_STREAM_S = 2 * 3600.0
+"""Longest stream: building one holds about six float64 copies of it, 5.5 GB at two hours."""
+MIN_STREAM_SNR_DB = -MAX_SNR_DB / 3
+"""Lowest stream SNR: the range of augmentation (kws.data.config), -20 .. 60 dB."""
 SAMPLES_PER_MS = RATE_HZ // 1000
 NOISE_FOLDER = "_background_noise_"
 LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
@@ -135,15 +145,31 @@ class StreamSpec:
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise DataError(f"split={self.split!r} must be one of {', '.join(SPLITS)}")
-        if not self.duration_s > 0:
-            raise DataError(f"duration_s={self.duration_s} must be positive")
+        for name in ("duration_s", "keyword_fraction", "gap_min_s", "gap_max_s", "lead_s",
+                     *(("snr_db",) if self.snr_db is not None else ()),
+                     *(("tuning_percent",) if self.tuning_percent is not None else ())):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+                    or not math.isfinite(value):
+                raise DataError(f"{name}={value!r} must be a finite number")
+        if not 0 < self.duration_s <= MAX_STREAM_S:
+            raise DataError(f"duration_s={self.duration_s} must be in (0, {MAX_STREAM_S}] s")
+        if self.snr_db is not None and not MIN_STREAM_SNR_DB <= self.snr_db <= MAX_SNR_DB:
+            raise DataError(f"snr_db={self.snr_db} must be in [{MIN_STREAM_SNR_DB}, "
+                            f"{MAX_SNR_DB}] dB (no noise: snr_db None)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or self.seed < 0:
+            raise DataError(f"seed={self.seed!r} must be an int >= 0")
         if not 0 <= self.keyword_fraction <= 1:
             raise DataError(f"keyword_fraction={self.keyword_fraction} must be in [0, 1]")
-        if not 0 <= self.gap_min_s <= self.gap_max_s:
+        if not 0 <= self.gap_min_s <= self.gap_max_s <= self.duration_s:
             raise DataError(f"gaps {self.gap_min_s}..{self.gap_max_s} s must satisfy "
-                            "0 <= min <= max")
-        if self.lead_s < 0:
-            raise DataError(f"lead_s={self.lead_s} must be >= 0")
+                            f"0 <= min <= max <= duration_s={self.duration_s}")
+        if not 0 <= self.lead_s < self.duration_s:
+            raise DataError(f"lead_s={self.lead_s} must be >= 0 and below "
+                            f"duration_s={self.duration_s}")
+        if self.tuning_percent is not None and not 1 <= self.tuning_percent <= 99:
+            raise DataError(f"tuning_percent={self.tuning_percent} must be in [1, 99]")
         if self.split == TUNING and self.tuning_percent is None:
             raise DataError("the tuning split needs tuning_percent (DataConfig.tuning_percent)")
         bad = [k for k in self.keywords if k not in KEYWORDS]
