@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import soundfile as sf
 from speech_commands_fakes import make_dataset
 
+from kws.cli import main
 from kws.data import DataConfig, DatasetIndex, index_dataset, load_split_audio, read_clip, which_set
 from kws.data.splits import hash_percentage, speaker_of
 from kws.errors import DataError
@@ -206,3 +208,94 @@ def test_bad_dataset_folders_are_one_line_errors(tmp_path: Path, mini_dir: Path)
     index = index_dataset(root, DataConfig(silence_share=0.0))
     with pytest.raises(DataError, match="unknown split 'training'"):
         index.split("training")
+
+
+def _outside_wav(tmp_path: Path, mini_dir: Path) -> Path:
+    """A folder outside the dataset holding one real clip."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(sorted((mini_dir / "yes").glob("*.wav"))[0], outside / "secret.wav")
+    return outside
+
+
+@pytest.mark.parametrize("where", ["word_folder", "clip", "noise_folder", "noise_clip",
+                                   "list_file"])
+def test_links_leading_outside_the_dataset_are_refused(where: str, tmp_path: Path,
+                                                       mini_dir: Path) -> None:
+    outside = _outside_wav(tmp_path, mini_dir)
+    root = tmp_path / "ds"
+    make_dataset(root, mini_dir, {"yes": 3, "no": 3})
+    link = {"word_folder": root / "p11", "clip": root / "yes" / "x_nohash_0.wav",
+            "noise_folder": root / "_background_noise_",
+            "noise_clip": root / "_background_noise_" / "far.wav",
+            "list_file": root / "testing_list.txt"}[where]
+    if where == "noise_folder":
+        shutil.rmtree(link)
+    if where == "list_file":
+        link.unlink()
+    target = {"word_folder": outside, "noise_folder": outside,
+              "list_file": outside / "secret.wav"}.get(where, outside / "secret.wav")
+    link.symlink_to(target)
+    with pytest.raises(DataError, match=f"{link} leads to {target}, outside the dataset "
+                                        f"folder {root}"):
+        index_dataset(root)
+
+
+def test_links_inside_the_dataset_are_indexed(tmp_path: Path, mini_dir: Path) -> None:
+    root = tmp_path / "ds"
+    rels = make_dataset(root, mini_dir, {"yes": 3, "no": 3})
+    (root / "yes" / "alias_nohash_0.wav").symlink_to(Path("..") / rels[-1])
+    link_root = tmp_path / "ds_link"  # the dataset folder itself may be a link
+    link_root.symlink_to(root)
+    index = index_dataset(link_root, DataConfig(silence_share=0.0))
+    assert "yes/alias_nohash_0.wav" in {index.relative(c) for s in SPLIT_NAMES
+                                        for c in index.split(s)}
+
+
+def test_kws_prepare_refuses_a_clip_link_leading_outside(tmp_path: Path, mini_dir: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    outside = _outside_wav(tmp_path, mini_dir)
+    root = tmp_path / "ds"
+    make_dataset(root, mini_dir, {"yes": 3})
+    (root / "p11").symlink_to(outside)
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(root), "--cache", str(cache), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kws prepare: error:") and "outside the dataset" in err
+    assert "\n" not in err
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize(("validation", "testing", "message"), [
+    ("", "all", "the train and validation splits have no word clips"),
+    ("", "first", "the validation split has no word clips"),
+    ("rest", "first", "the train split has no word clips"),
+])
+def test_kws_prepare_refuses_an_empty_train_or_validation_split(
+        validation: str, testing: str, message: str, tmp_path: Path, mini_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "ds"
+    rels = make_dataset(root, mini_dir, {"yes": 3, "no": 3})
+    test_rels = rels if testing == "all" else rels[:1]
+    (root / "testing_list.txt").write_text("".join(f"{r}\n" for r in test_rels))
+    (root / "validation_list.txt").write_text(
+        "".join(f"{r}\n" for r in rels[1:]) if validation == "rest" else "")
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(root), "--cache", str(cache), "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("kws prepare: error:") and message in err
+    assert "\n" not in err.strip() and out == ""
+    assert not cache.exists()  # refused before any feature was computed
+
+
+def test_kws_prepare_warns_about_an_empty_test_split(tmp_path: Path, mini_dir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "ds"
+    rels = make_dataset(root, mini_dir, {"yes": 3})
+    (root / "testing_list.txt").write_text("")
+    (root / "validation_list.txt").write_text(rels[0] + "\n")
+    argv = ["prepare", str(root), "--cache", str(tmp_path / "cache"), "--no-progress"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "the test split has no word clips" in err

@@ -128,13 +128,17 @@ def index_dataset(data_dir: str | Path, config: DataConfig | None = None) -> Dat
     are sampled to ``config.unknown_share`` (None keeps all); ``config.silence_share`` of
     ``_silence_`` clips is cut from ``_background_noise_``. Raises DataError for a missing
     folder, a folder without clips, one list file without the other, list entries that name
-    absent clips or a clip listed twice, and unusable background-noise recordings.
+    absent clips or a clip listed twice, unusable background-noise recordings, and a word
+    folder, clip, list file or noise folder that is a link leading outside ``data_dir``
+    (a hostile archive must not make kws read files elsewhere).
     """
     config = config or DataConfig()
     root = Path(data_dir).expanduser().absolute()
     if not root.is_dir():
         raise DataError(f"dataset folder {root} does not exist (run 'kws download' first)")
     words = _word_clips(root)
+    _check_inside(root, [root / name for name in LIST_FILES.values()]
+                  + [root / BACKGROUND_NOISE_DIR])
     if not words:
         raise DataError(f"{root} has no <word>/*.wav clips: not a Speech Commands folder")
     assignment, source = _assign_splits(root, words, config)
@@ -158,16 +162,35 @@ def index_dataset(data_dir: str | Path, config: DataConfig | None = None) -> Dat
 
 
 def _word_clips(root: Path) -> dict[str, int]:
-    """{relative path: label id} of every <word>/*.wav, sorted by path."""
+    """{relative path: label id} of every <word>/*.wav, sorted by path.
+
+    Raises DataError for a word folder or clip that is a link leading outside ``root``.
+    """
     found: dict[str, int] = {}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if not entry.is_dir() or entry.name.startswith(("_", ".")):
             continue
+        if entry.is_symlink():
+            _check_inside(root, [Path(entry.path)])
         label_id = label_of(entry.name)
         for item in sorted(os.scandir(entry.path), key=lambda e: e.name):
             if item.name.lower().endswith(".wav") and item.is_file():
+                if item.is_symlink():
+                    _check_inside(root, [Path(item.path)])
                 found[f"{entry.name}/{item.name}"] = label_id
     return found
+
+
+def _check_inside(root: Path, paths: list[Path]) -> None:
+    """Raise DataError if one of ``paths`` (under ``root``) really lies outside ``root``."""
+    real_root = os.path.realpath(root)
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, real_root]) != real_root:
+            raise DataError(f"{path} leads to {real}, outside the dataset folder {root}; "
+                            "refusing to read it (remove the link)")
 
 
 def _assign_splits(root: Path, words: Mapping[str, int],
@@ -203,6 +226,8 @@ def _noise_regions(root: Path, config: DataConfig) -> dict[str, tuple[NoiseRegio
         return {s: () for s in ALL_SPLITS}
     train_share = (100.0 - config.validation_percent - config.testing_percent) / 100.0
     for path in sorted(folder.glob("*.wav")):
+        if path.is_symlink():
+            _check_inside(root, [path])
         try:
             info = sf.info(str(path))
         except (RuntimeError, OSError, sf.SoundFileError) as exc:
