@@ -32,10 +32,11 @@ from kws.runtime import DEFAULT_MODEL
 
 MAX_BATCH = 256
 """Windows per classifier call: bounds memory when a whole file arrives as one chunk."""
-CHUNK_SAMPLES = 16000 * 10
-"""Samples per push when a recording is run through the pipeline (10 s at 16 kHz): big
-enough that the classifier sees full batches, small enough that a push's front-end
-intermediates stay a few MB. Results do not depend on it."""
+CHUNK_SAMPLES = 16000 * 4
+"""Samples per push when a recording is streamed through the pipeline (4 s at 16 kHz): the
+front end's intermediates for one push are about 1.6 MB per second of audio, so this keeps
+them near 7 MB, while 100 frames per push keep the per-call overhead small. Results do not
+depend on it."""
 
 
 @runtime_checkable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from stream_fakes import FakeClassifier, WindowRecorder
@@ -15,6 +17,8 @@ from kws.stream import (
     ScoreStream,
     build_pipeline,
     detect_audio,
+    detect_blocks,
+    rechunk,
     result_time_ms,
     score_audio,
     with_overrides,
@@ -164,3 +168,44 @@ def test_warm_up_changes_no_state(speech: np.ndarray) -> None:
     pipe.warm_up()
     assert fake.calls == [1] and pipe.scores.frames_seen == 0 and pipe.last_time_ms == -1
     assert [d for d in pipe.push(speech)] == detect_audio(FakeClassifier(), speech)
+
+
+def test_rechunk_cuts_exact_chunks_and_keeps_every_sample() -> None:
+    x = np.arange(10000, dtype=np.int16)
+    cuts = [0, 1, 5, 5, 333, 3000, 3001, 9999]
+    chunks = list(rechunk(np.split(x, cuts), 1000))
+    assert [c.size for c in chunks] == [1000] * 10
+    np.testing.assert_array_equal(np.concatenate(chunks), x)
+    chunks = list(rechunk([x[:2500], x[2500:2600]], 1000))
+    assert [c.size for c in chunks] == [1000, 1000, 600] and chunks[0].dtype == np.int16
+    assert list(rechunk([], 10)) == [] and list(rechunk([x[:0]], 10)) == []
+    with pytest.raises(ConfigError, match="chunk_samples=0"):
+        list(rechunk([x], 0))
+
+
+def test_detect_blocks_equals_detect_audio_after_other_audio(speech: np.ndarray) -> None:
+    expect = detect_audio(FakeClassifier(), speech)
+    assert len(expect) >= 5
+    pipe = Pipeline(FakeClassifier())
+    pipe.push(speech[::-1][:40000].copy())              # detect_blocks starts a new stream
+    cuts = np.sort(np.random.default_rng(2).integers(0, speech.size, 40))
+    assert list(detect_blocks(pipe, np.split(speech, cuts), chunk_samples=7777)) == expect
+
+
+def test_detect_blocks_memory_does_not_grow_with_the_recording(speech: np.ndarray) -> None:
+    # 10 minutes (19 MB of int16 if held whole) from a generator of one-second blocks.
+    def blocks():
+        for i in range(600):
+            start = i * 16000 % (speech.size - 16000)
+            yield speech[start:start + 16000]
+
+    pipe = Pipeline(FakeClassifier())
+    pipe.warm_up()                                       # tables (and their imports) first
+    tracemalloc.start()
+    try:
+        found = list(detect_blocks(pipe, blocks()))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert pipe.last_time_ms == 599990 and len(found) >= 50
+    assert peak < 12 * 2**20, f"peak {peak / 2**20:.1f} MB"

@@ -47,11 +47,82 @@ def test_detect_prints_every_detection(fake_model, stream, capsys) -> None:
     assert capsys.readouterr().out.splitlines() == [f"{wav}: {format_detection(d)}"
                                                     for d in expect]
     assert cli.main(["detect", str(wav), str(wav), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 2 * len(expect)
-    assert rows[0] == {"file": str(wav), "time_ms": expect[0].time_ms,
-                       "label": expect[0].label, "score": expect[0].score,
-                       "probability": expect[0].score / 256}
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 2 and records[0] == records[1]
+    assert records[0]["file"] == str(wav) and records[0]["duration_s"] == 30.0
+    assert "error" not in records[0] and len(records[0]["detections"]) == len(expect)
+    assert records[0]["detections"][0] == {"time_ms": expect[0].time_ms,
+                                           "label": expect[0].label, "score": expect[0].score,
+                                           "probability": expect[0].score / 256}
+
+
+def hostile_files(folder: Path) -> list[Path]:
+    """A 1 Hz header (the 49 s / 6.4 GB attack), text named .wav, and a missing file."""
+    import struct
+
+    slow = folder / "slow.wav"
+    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)          # PCM, mono, 1 Hz
+    slow.write_bytes(b"RIFF" + struct.pack("<I", 36 + 32768) + b"WAVEfmt "
+                     + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", 32768)
+                     + bytes(32768))
+    text = folder / "text.wav"
+    text.write_text("not audio\n" * 50)
+    return [slow, text, folder / "missing.wav"]
+
+
+def test_detect_reports_bad_files_and_keeps_the_others(fake_model, stream, tmp_path,
+                                                       capsys) -> None:
+    wav, _ = stream
+    slow, text, missing = hostile_files(tmp_path)
+    expect = [f"{wav}: {format_detection(d)}" for d in detect_audio(FakeClassifier(),
+                                                                    read_audio(wav))]
+    assert cli.main(["detect", str(wav), str(slow), str(text), str(missing), str(wav)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == expect + expect      # before and after the bad ones
+    err = captured.err.splitlines()
+    assert len(err) == 3
+    assert err[0] == (f"kws detect: error: {slow}: sample rate 1 Hz is outside the accepted "
+                      "4000..768000 Hz")
+    assert err[1].startswith(f"kws detect: error: {text}: not a readable audio file (")
+    assert err[1].endswith("Format not recognised.)")
+    assert err[2] == f"kws detect: error: {missing}: no such file"
+
+
+def test_detect_json_has_one_record_per_file_with_errors(fake_model, stream, tmp_path,
+                                                         capsys) -> None:
+    wav, _ = stream
+    slow, text, missing = hostile_files(tmp_path)
+    assert cli.main(["detect", "--json", str(slow), str(wav), str(text), str(missing)]) == 2
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in records] == [str(slow), str(wav), str(text), str(missing)]
+    assert [("error" in r) for r in records] == [True, False, True, True]
+    assert records[0] == {"file": str(slow), "detections": [],
+                          "error": f"{slow}: sample rate 1 Hz is outside the accepted "
+                                   "4000..768000 Hz"}
+    assert records[3]["error"] == f"{missing}: no such file"
+    assert len(records[1]["detections"]) == len(detect_audio(FakeClassifier(),
+                                                             read_audio(wav)))
+    assert cli.main(["detect", "--json", str(wav)]) == 0    # all good: exit code 0
+    capsys.readouterr()
+
+
+def test_detect_streams_a_file_in_blocks_equal_to_whole_reading(fake_model, tmp_path,
+                                                                monkeypatch, stream,
+                                                                capsys) -> None:
+    import soundfile as sf
+
+    from kws import audio
+
+    wav, _ = stream
+    x = read_audio(wav)
+    stereo = tmp_path / "stereo48k.wav"           # the 30-s stream at 48 kHz, two channels
+    sf.write(stereo, np.stack([x, x], axis=1).repeat(3, axis=0), 48000, subtype="PCM_16")
+    expect = detect_audio(FakeClassifier(), read_audio(stereo))
+    assert len(expect) >= 3
+    monkeypatch.setattr(audio, "BLOCK_SAMPLES", 12345)        # about 120 blocks
+    assert cli.main(["detect", str(stereo)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{stereo}: {format_detection(d)}"
+                                                    for d in expect]
 
 
 def test_detect_says_when_it_heard_nothing(fake_model, tmp_path, capsys) -> None:
