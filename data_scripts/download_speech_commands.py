@@ -80,7 +80,7 @@ unpacks to ~3.4 GB (105,829 clips of at most 32,044 bytes + six noise recordings
 to ~2 GB, so this leaves a 2.5x margin; ``--max-extract-bytes`` raises it."""
 MAX_EXTRACT_FILES = 200_000
 """Default bound on archive members (files, folders, links): v0.02 has 105,829 clips, six
-noise recordings, four text files and 36 folders (~105,880), v0.01 ~64,800: a 1.9x margin;
+noise recordings, four text files and 36 folders (about 105,900), v0.01 ~64,800: a 1.9x margin;
 ``--max-extract-files`` raises it."""
 HEADER_BYTES = 4096
 """Decompressed tar bytes allowed per member on top of its data (512-byte header, padding to

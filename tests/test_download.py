@@ -29,6 +29,7 @@ from data_scripts.download_speech_commands import (
     download_speech_commands,
     parse_size,
 )
+from data_scripts.download_speech_commands import main as script_main
 from kws.cli import main
 from kws.errors import DataError
 
@@ -571,6 +572,12 @@ def test_kws_download_flags_for_time_outs_and_bounds(server: Server, files: dict
     err = capsys.readouterr().err.strip()
     assert "more than 1,000 bytes" in err and "\n" not in err
     assert not (tmp_path / "c" / NAME).exists() and not (tmp_path / "d" / NAME).exists()
+    # the script takes the same flags and prints the same one line
+    assert script_main([*base[1:], "--dest", str(tmp_path / "c"), "--max-extract-files",
+                        "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("download: error:") and "more than 3 members" in err
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [f"{NAME}.tar.gz"]
     with pytest.raises(SystemExit):
         main([*base, "--dest", str(tmp_path / "e"), "--max-extract-bytes", "lots"])
     assert "'lots' is not a size" in capsys.readouterr().err
