@@ -575,7 +575,8 @@ def test_kws_download_flags_for_time_outs_and_bounds(server: Server, files: dict
     # the script takes the same flags and prints the same one line
     assert script_main([*base[1:], "--dest", str(tmp_path / "c"), "--max-extract-files",
                         "3"]) == 2
-    err = capsys.readouterr().err.strip()
+    found, err = capsys.readouterr().err.strip().split("\n")  # reuses the kept archive
+    assert found.startswith("found ") and found.endswith("; verifying it")
     assert err.startswith("download: error:") and "more than 3 members" in err
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [f"{NAME}.tar.gz"]
     with pytest.raises(SystemExit):
