@@ -26,6 +26,8 @@ from kws.config import DetectorConfig, FrontendConfig, to_dict
 from kws.errors import DataError, KwsError, ModelError
 from kws.fileio import atomic_write_bytes, remove_stale_temps
 from kws.labels import LABELS
+from kws.metadata import CONTENT_HASH_KEY
+from kws.model_file import content_hash, parse_tflite
 from kws.publish import publish_files, recover_published_set
 from kws.runtime import FORMAT, FORMAT_VERSION, METADATA_NAME, TFLITE_IDENTIFIER, KwsModel
 
@@ -245,8 +247,11 @@ def _pack(model: Any) -> bytes:
 
 def add_metadata(tflite: bytes, metadata: dict[str, Any], name: str = METADATA_NAME) -> bytes:
     """A copy of ``tflite`` with ``metadata`` (JSON, UTF-8) as the metadata entry ``name``
-    (replacing an entry of that name)."""
+    (replacing an entry of that name). The kws entry also gets ``content_sha256``, the
+    content hash of the weights (kws.model_file.content_hash), which readers check."""
     fb = _schema()
+    if name == METADATA_NAME:  # record what the weights were (kws.model_file.content_hash)
+        metadata = {**metadata, CONTENT_HASH_KEY: content_hash(parse_tflite(tflite))}
     model = _unpack(tflite)
     payload = json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode()
     entries = [m for m in (model.metadata or []) if m.name not in (name, name.encode())]

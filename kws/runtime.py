@@ -45,9 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
-import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,181 +54,75 @@ from typing import Any
 import numpy as np
 
 from kws.config import DetectorConfig, FrontendConfig, from_dict
-from kws.errors import ConfigError, ModelError
+from kws.errors import ModelError
+from kws.metadata import (
+    CONTENT_HASH_KEY,
+    FORMAT,
+    FORMAT_VERSION,
+    METADATA_KEYS,
+    METADATA_NAME,
+    validate_metadata,
+)
+from kws.micro import ARENA_GRANULE, MicroModel, smallest_arena_size
+from kws.model_file import (
+    FILE_IDENTIFIER,
+    TfliteModel,
+    content_hash,
+    load_model_bytes,
+    parse_metadata_json,
+    parse_tflite,
+)
 
-METADATA_NAME = "kws_metadata"
-"""Name of the flatbuffer metadata entry that holds the kws JSON."""
-FORMAT = "kws-model"
-"""Value of the ``format`` key of the metadata."""
-FORMAT_VERSION = 1
-"""The metadata layout this code reads; another version is refused."""
-METADATA_KEYS = ("format", "format_version", "model_name", "labels", "frontend", "detector",
-                 "input", "output")
-"""Keys every kws metadata has (``input``/``output``: dtype, shape, scale, zero_point)."""
+__all__ = ["ARENA_GRANULE", "CONTENT_HASH_KEY", "DEFAULT_MODEL", "FORMAT", "FORMAT_VERSION",
+           "KERNELS", "METADATA_KEYS", "METADATA_NAME", "KwsModel", "MicroModel",
+           "check_frontend", "check_content_hash", "read_metadata", "read_tflite_metadata",
+           "smallest_arena_size"]
+
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.tflite"
 """The shipped model that ``kws listen`` / ``kws detect`` use when none is given."""
-TFLITE_IDENTIFIER = b"TFL3"
+TFLITE_IDENTIFIER = FILE_IDENTIFIER
 """File identifier of TFLite flatbuffers (bytes 4..8)."""
 KERNELS = ("optimized", "reference")
 """LiteRT kernel sets KwsModel offers (see the module docstring); both without delegates."""
 
 
-# --------------------------------------------------------------------------------------------
-# A small, bounds-checked flatbuffer reader for the TFLite Model table's metadata
-# --------------------------------------------------------------------------------------------
-
-class _Flatbuffer:
-    """Just enough of the flatbuffer wire format to read tables, vectors and strings."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def _u(self, fmt: str, pos: int) -> int:
-        size = struct.calcsize(fmt)
-        if pos < 0 or pos + size > len(self.data):
-            raise ValueError(f"offset {pos} out of range")
-        return struct.unpack_from(fmt, self.data, pos)[0]
-
-    def root(self) -> int:
-        return self._u("<I", 0)
-
-    def field(self, table: int, index: int) -> int | None:
-        """Absolute position of field ``index`` of the table at ``table`` (None if absent)."""
-        vtable = table - self._u("<i", table)
-        vtable_size = self._u("<H", vtable)
-        slot = 4 + 2 * index
-        if slot + 2 > vtable_size:
-            return None
-        offset = self._u("<H", vtable + slot)
-        return table + offset if offset else None
-
-    def ref(self, pos: int) -> int:
-        return pos + self._u("<I", pos)
-
-    def vector(self, table: int, index: int) -> tuple[int, int]:
-        """(start of the elements, length) of a vector field; (0, 0) if absent."""
-        pos = self.field(table, index)
-        if pos is None:
-            return 0, 0
-        vec = self.ref(pos)
-        length = self._u("<I", vec)
-        return vec + 4, length
-
-    def table_at(self, start: int, i: int) -> int:
-        return self.ref(start + 4 * i)
-
-    def bytes_field(self, table: int, index: int) -> bytes | None:
-        start, length = self.vector(table, index)
-        if not start:
-            return None
-        if start + length > len(self.data):
-            raise ValueError("vector runs past the end of the file")
-        return self.data[start:start + length]
-
-    def scalar(self, table: int, index: int, fmt: str, default: int = 0) -> int:
-        pos = self.field(table, index)
-        return default if pos is None else self._u(fmt, pos)
-
-
-# TFLite schema field indices (tensorflow/compiler/mlir/lite/schema/schema.fbs).
-_MODEL_SUBGRAPHS, _MODEL_BUFFERS, _MODEL_METADATA = 2, 4, 6
-_METADATA_NAME, _METADATA_BUFFER = 0, 1
-_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
-
-
-def _load_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), "model"
-    path = Path(source)
-    try:
-        return path.read_bytes(), str(path)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no such model file") from None
-    except IsADirectoryError:
-        raise ModelError(f"{path}: is a folder, not a .tflite model") from None
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
-
-
 def read_tflite_metadata(data: bytes, name: str = "model") -> dict[str, bytes]:
     """Every entry of a .tflite's ``metadata`` vector: {entry name: buffer bytes}.
 
-    data: the whole .tflite file. Raises ModelError if it is not a well-formed TFLite
-    flatbuffer (the structure on the way to the metadata is bounds-checked).
+    data: the whole .tflite file. Raises ModelError if kws.model_file's verifier refuses it.
     """
-    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
-        raise ModelError(f"{name}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} "
-                         "file identifier)")
-    fb = _Flatbuffer(data)
-    try:
-        model = fb.root()
-        if fb.vector(model, _MODEL_SUBGRAPHS)[1] == 0:
-            raise ValueError("no subgraphs")
-        buffers, num_buffers = fb.vector(model, _MODEL_BUFFERS)
-        entries, num_entries = fb.vector(model, _MODEL_METADATA)
-        out: dict[str, bytes] = {}
-        for i in range(num_entries):
-            entry = fb.table_at(entries, i)
-            raw_name = fb.bytes_field(entry, _METADATA_NAME)
-            index = fb.scalar(entry, _METADATA_BUFFER, "<I")
-            if raw_name is None or index >= num_buffers:
-                raise ValueError(f"metadata entry {i} is malformed")
-            buffer = fb.table_at(buffers, index)
-            payload = fb.bytes_field(buffer, _BUFFER_DATA)
-            if payload is None:  # large models keep buffers after the flatbuffer
-                offset = fb.scalar(buffer, _BUFFER_OFFSET, "<Q")
-                size = fb.scalar(buffer, _BUFFER_SIZE, "<Q")
-                if offset <= 1 or offset + size > len(data):
-                    raise ValueError(f"metadata buffer {index} is out of range")
-                payload = data[offset:offset + size]
-            out[raw_name.decode("utf-8", "replace")] = payload
-    except (ValueError, struct.error) as exc:
-        raise ModelError(f"{name}: corrupt .tflite file ({exc})") from None
-    return out
-
-
-def _validate_metadata(meta: Any, name: str) -> dict[str, Any]:
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelError(f"{name}: {METADATA_NAME} is not kws model metadata")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelError(f"{name}: metadata format_version {version!r} is not supported "
-                         f"(this kws reads version {FORMAT_VERSION})")
-    missing = [key for key in METADATA_KEYS if key not in meta]
-    if missing:
-        raise ModelError(f"{name}: metadata lacks {missing[0]!r}")
-    labels = meta["labels"]
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str)
-                                                             for x in labels):
-        raise ModelError(f"{name}: metadata labels={labels!r} is not a list of names")
-    try:
-        from_dict(FrontendConfig, meta["frontend"], "frontend.")
-        from_dict(DetectorConfig, meta["detector"], "detector.")
-    except ConfigError as exc:
-        raise ModelError(f"{name}: bad metadata: {exc}") from None
-    return meta
+    return parse_tflite(data, name).metadata
 
 
 def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
     """The validated kws metadata (JSON) of a .tflite file or its bytes.
 
-    Raises ModelError if the file is missing or corrupt, has no kws metadata, or has a
-    format version this code does not know. Needs neither TensorFlow nor LiteRT.
+    Raises ModelError if the file is missing or corrupt, fails the verifier (kws.model_file),
+    has no kws metadata or metadata that kws.metadata refuses, or has weights that differ
+    from the content hash its metadata records. Needs neither TensorFlow nor LiteRT.
     """
-    data, name = _load_bytes(source)
-    return _read_metadata(data, name)
+    data, name = load_model_bytes(source)
+    return _read_metadata(parse_tflite(data, name), name)
 
 
-def _read_metadata(data: bytes, name: str) -> dict[str, Any]:
-    entries = read_tflite_metadata(data, name)
-    if METADATA_NAME not in entries:
+def _read_metadata(model: TfliteModel, name: str) -> dict[str, Any]:
+    if METADATA_NAME not in model.metadata:
         raise ModelError(f"{name}: no kws metadata in the model (entry {METADATA_NAME!r}; "
                          "was it quantized with 'kws quantize'?)")
-    try:
-        meta = json.loads(entries[METADATA_NAME].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{name}: kws metadata is not valid JSON ({exc})") from None
-    return _validate_metadata(meta, name)
+    meta = validate_metadata(parse_metadata_json(model.metadata[METADATA_NAME], name), name)
+    check_content_hash(model, meta, name)
+    return meta
+
+
+def check_content_hash(model: TfliteModel, meta: dict[str, Any], name: str) -> None:
+    """Refuse (ModelError) weights that differ from the metadata's ``content_sha256``.
+
+    A model without the key (written before kws recorded it) passes unchecked.
+    """
+    recorded = meta.get(CONTENT_HASH_KEY)
+    if recorded is not None and content_hash(model) != recorded:
+        raise ModelError(f"{name}: the weights differ from the content hash in its metadata "
+                         "(the file is corrupt or was edited after kws quantize)")
 
 
 def check_frontend(model_frontend: FrontendConfig, frontend: FrontendConfig,
@@ -268,8 +160,8 @@ class KwsModel:
                  kernels: str = "optimized", num_threads: int = 1) -> None:
         if kernels not in KERNELS:
             raise ModelError(f"kernels={kernels!r} must be one of {', '.join(KERNELS)}")
-        data, self.source = _load_bytes(source)
-        self.metadata = _read_metadata(data, self.source)
+        data, self.source = load_model_bytes(source)
+        self.metadata = _read_metadata(parse_tflite(data, self.source), self.source)
         meta = self.metadata
         self.name: str = str(meta["model_name"])
         self.labels: tuple[str, ...] = tuple(meta["labels"])
@@ -345,37 +237,8 @@ class KwsModel:
 
 
 # --------------------------------------------------------------------------------------------
-# TFLite Micro
+# Native output
 # --------------------------------------------------------------------------------------------
-
-class MicroModel:
-    """The model in TFLite Micro's Python interpreter (reference kernels), for equality checks.
-
-    source: .tflite path or bytes (LiteRT-loadable; TFLite Micro does not verify
-    flatbuffers, so load a file with KwsModel first if it is untrusted). ``arena_size``:
-    tensor arena in bytes (default: ``smallest_arena_size`` of the model).
-    """
-
-    def __init__(self, source: str | Path | bytes, arena_size: int | None = None) -> None:
-        self._data, self.source = _load_bytes(source)
-        self.arena_size = arena_size or smallest_arena_size(self._data)
-        self._interp = _micro_interpreter(self._data, self.arena_size)
-        if self._interp is None:
-            raise ModelError(f"{self.source}: TFLite Micro cannot allocate the model in a "
-                             f"{self.arena_size}-byte arena")
-        details = self._interp.get_input_details(0)
-        self.input_shape: tuple[int, int] = tuple(int(v) for v in details["shape"][1:3])
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """int8 (N, frames, coeffs) or (frames, coeffs) codes -> int8 (N, classes) scores."""
-        features = _check_features(features, self.input_shape, self.source)
-        rows = []
-        for clip in features:
-            self._interp.set_input(np.ascontiguousarray(clip[None, :, :, None]), 0)
-            self._interp.invoke()
-            rows.append(np.array(self._interp.get_output(0)[0], dtype=np.int8))
-        return np.stack(rows) if rows else np.empty((0, 0), dtype=np.int8)
-
 
 @contextlib.contextmanager
 def _quiet_native_output() -> Iterator[None]:
@@ -394,45 +257,3 @@ def _quiet_native_output() -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
-
-
-def _micro_interpreter(data: bytes, arena_size: int) -> Any | None:
-    """A TFLite Micro interpreter that allocated and ran once, or None if the arena is short."""
-    try:
-        from tflite_micro import runtime
-    except ImportError:
-        raise ModelError("TFLite Micro checks need the 'tflite-micro' package "
-                         "(pip install 'kws[dev]')") from None
-    try:
-        with _quiet_native_output():
-            interp = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
-            shape = interp.get_input_details(0)["shape"]
-            interp.set_input(np.zeros(tuple(shape), dtype=np.int8), 0)
-            interp.invoke()
-    except (RuntimeError, ValueError):
-        return None
-    return interp
-
-
-ARENA_GRANULE = 16
-"""Arena sizes are searched in steps of this many bytes (TFLite Micro aligns to 16)."""
-
-
-def smallest_arena_size(source: str | Path | bytes, limit: int = 1 << 22) -> int:
-    """Smallest tensor arena (bytes, a multiple of ARENA_GRANULE) with which TFLite Micro's
-    Python interpreter allocates and runs the model; ModelError if even ``limit`` fails.
-
-    Binary search: allocation succeeds for every size above the smallest one.
-    """
-    data, name = _load_bytes(source)
-    if _micro_interpreter(data, limit) is None:
-        raise ModelError(f"{name}: TFLite Micro cannot run the model even with a "
-                         f"{limit}-byte arena")
-    low, high = 0, limit // ARENA_GRANULE  # low fails (or is 0), high works
-    while high - low > 1:
-        mid = (low + high) // 2
-        if _micro_interpreter(data, mid * ARENA_GRANULE) is None:
-            low = mid
-        else:
-            high = mid
-    return high * ARENA_GRANULE

@@ -1,29 +1,29 @@
-"""Read the structure of a .tflite file without TensorFlow: operators, tensors, MACs, metadata.
+"""What TFLite Micro needs of a model: its op registrations, and the arithmetic of one inference.
 
-A .tflite file is a FlatBuffer of the TFLite schema (tensorflow/lite/schema/schema.fbs). This
-module walks the few tables the exporter needs by hand (pure Python, standard library only):
-
-    Model         operator_codes, subgraphs, buffers, metadata
-    OperatorCode  builtin_code (the larger of the deprecated int8 field and the int32 field)
-    SubGraph      tensors, inputs, outputs, operators
-    Tensor        shape, type, buffer, name, quantization (scale, zero_point)
-    Operator      opcode_index, inputs, outputs, builtin options (pool sizes only)
-
-It answers three questions for firmware export: which operators the TFLite Micro op resolver
-must register (:func:`resolver_ops`), how much arithmetic one inference costs
-(:func:`count_macs`), and which named metadata buffers the file carries.
+The model itself is read and verified by :mod:`kws.model_file` (the official TFLite schema);
+this module holds the knowledge of TFLite Micro's op resolver and answers two questions for
+firmware export: which operators the MicroMutableOpResolver must register
+(:func:`resolver_ops`) and how much arithmetic one inference costs (:func:`count_macs`).
+``parse_tflite`` and the parsed types are re-exported from kws.model_file for its callers.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import struct
 from collections.abc import Sequence
 
 from kws.errors import ModelError
+from kws.model_file import (
+    FILE_IDENTIFIER,
+    TENSOR_TYPES,
+    Operator,
+    Tensor,
+    TfliteModel,
+    parse_tflite,
+)
 
-FILE_IDENTIFIER = b"TFL3"
-"""The 4-byte FlatBuffer file identifier of TFLite models (bytes 4..7)."""
+__all__ = ["CUSTOM_CODE", "FILE_IDENTIFIER", "MICRO_OPS", "TENSOR_TYPES", "Operator", "Tensor",
+           "TfliteModel", "count_macs", "io_tensors", "operator_macs", "operator_names",
+           "parse_tflite", "resolver_ops"]
 
 # BuiltinOperator codes (schema.fbs) of the operators TFLite Micro implements, with the name of
 # the MicroMutableOpResolver method that registers each (AddConv2D ...). An operator missing
@@ -127,216 +127,6 @@ MICRO_OPS: dict[int, tuple[str, str]] = {
 }
 CUSTOM_CODE = 32
 """BuiltinOperator.CUSTOM: an operator named by its custom_code string."""
-
-TENSOR_TYPES: dict[int, tuple[str, int]] = {
-    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
-    5: ("string", 1), 6: ("bool", 1), 7: ("int16", 2), 9: ("int8", 1), 10: ("float64", 8),
-    12: ("uint64", 8), 15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 1),
-}
-"""TensorType code -> (numpy-style name, bytes per element)."""
-
-_POOL_CODES = {1, 12, 17}  # AVERAGE_POOL_2D, L2_POOL_2D, MAX_POOL_2D (Pool2DOptions)
-
-
-@dataclasses.dataclass(frozen=True)
-class Tensor:
-    """One tensor of a subgraph.
-
-    shape: dimensions (batch first, NHWC for images); dtype: e.g. "int8"; buffer: index into
-    the model's buffers (0 = no data); scale / zero_point: per-tensor (or per-channel) affine
-    quantization, real = scale * (q - zero_point); empty when not quantized.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    buffer: int
-    scale: tuple[float, ...]
-    zero_point: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        """Number of elements (product of the shape; 1 for a scalar)."""
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-
-@dataclasses.dataclass(frozen=True)
-class Operator:
-    """One operator of a subgraph: its BuiltinOperator code and name, tensor indices, and
-    for pooling operators the filter size (height, width)."""
-
-    code: int
-    name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    pool_filter: tuple[int, int] | None
-
-
-@dataclasses.dataclass(frozen=True)
-class TfliteModel:
-    """The parts of a .tflite the exporter reads (first subgraph = the model)."""
-
-    version: int
-    operator_codes: tuple[int, ...]
-    """BuiltinOperator code of each OperatorCode entry, in file order."""
-    custom_codes: tuple[str, ...]
-    """custom_code string of each OperatorCode entry ('' for builtins)."""
-    tensors: tuple[Tensor, ...]
-    operators: tuple[Operator, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    num_subgraphs: int
-    metadata: dict[str, bytes]
-    """Named metadata entries -> the bytes of their buffers."""
-
-
-class _Reader:
-    """Minimal FlatBuffer table reader over a bytes object (little-endian, as the format)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def _unpack(self, fmt: str, pos: int) -> int:
-        try:
-            return struct.unpack_from(fmt, self.data, pos)[0]
-        except struct.error:
-            raise ModelError(f"truncated .tflite: read at byte {pos} of {len(self.data)}") \
-                from None
-
-    def u8(self, pos: int) -> int:
-        return self._unpack("<B", pos)
-
-    def u16(self, pos: int) -> int:
-        return self._unpack("<H", pos)
-
-    def i32(self, pos: int) -> int:
-        return self._unpack("<i", pos)
-
-    def u32(self, pos: int) -> int:
-        return self._unpack("<I", pos)
-
-    def u64(self, pos: int) -> int:
-        return self._unpack("<Q", pos)
-
-    def field(self, table: int, index: int) -> int:
-        """Absolute position of field ``index`` of the table at ``table``, or 0 if absent."""
-        vtable = table - self.i32(table)
-        vt_size = self.u16(vtable)
-        slot = 4 + 2 * index
-        if slot + 2 > vt_size:
-            return 0
-        off = self.u16(vtable + slot)
-        return table + off if off else 0
-
-    def scalar(self, table: int, index: int, fmt: str, default: int = 0) -> int:
-        pos = self.field(table, index)
-        return self._unpack(fmt, pos) if pos else default
-
-    def ref(self, table: int, index: int) -> int:
-        """Position of the table/vector/string a reference field points to (0 if absent)."""
-        pos = self.field(table, index)
-        return pos + self.u32(pos) if pos else 0
-
-    def vector(self, table: int, index: int) -> tuple[int, int]:
-        """(position of the first element, length) of a vector field; (0, 0) if absent."""
-        pos = self.ref(table, index)
-        if not pos:
-            return 0, 0
-        return pos + 4, self.u32(pos)
-
-    def tables(self, table: int, index: int) -> list[int]:
-        start, n = self.vector(table, index)
-        return [start + 4 * i + self.u32(start + 4 * i) for i in range(n)]
-
-    def ints(self, table: int, index: int, fmt: str = "<i", width: int = 4) -> tuple[int, ...]:
-        start, n = self.vector(table, index)
-        return tuple(self._unpack(fmt, start + width * i) for i in range(n))
-
-    def floats(self, table: int, index: int) -> tuple[float, ...]:
-        start, n = self.vector(table, index)
-        return tuple(struct.unpack_from(f"<{n}f", self.data, start)) if n else ()
-
-    def string(self, table: int, index: int) -> str:
-        start, n = self.vector(table, index)
-        return self.data[start:start + n].decode("utf-8", "replace") if n else ""
-
-    def blob(self, table: int, index: int) -> bytes:
-        start, n = self.vector(table, index)
-        return self.data[start:start + n] if n else b""
-
-
-def parse_tflite(data: bytes) -> TfliteModel:
-    """Parse the bytes of a .tflite file (its first subgraph).
-
-    Raises ModelError when the bytes are not a TFLite FlatBuffer.
-    """
-    if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
-        raise ModelError(f"not a .tflite file (bytes 4..7 are {bytes(data[4:8])!r}, expected "
-                         f"{FILE_IDENTIFIER!r})")
-    r = _Reader(bytes(data))
-    model = r.u32(0)
-    version = r.scalar(model, 0, "<I")
-
-    codes, customs = [], []
-    for oc in r.tables(model, 1):
-        deprecated = r.scalar(oc, 0, "<b")
-        builtin = r.scalar(oc, 3, "<i")
-        codes.append(max(deprecated, builtin))  # schema: the larger one is the real code
-        customs.append(r.string(oc, 1))
-
-    buffers = []
-    for buf in r.tables(model, 4):
-        offset = r.scalar(buf, 1, "<Q")
-        if offset > 1:  # large models keep buffer data after the FlatBuffer
-            size = r.scalar(buf, 2, "<Q")
-            buffers.append(bytes(data[offset:offset + size]))
-        else:
-            buffers.append(r.blob(buf, 0))
-
-    metadata = {}
-    for md in r.tables(model, 6):
-        index = r.scalar(md, 1, "<I")
-        if index >= len(buffers):
-            raise ModelError(f"metadata {r.string(md, 0)!r} names buffer {index} of "
-                             f"{len(buffers)}")
-        metadata[r.string(md, 0)] = buffers[index]
-
-    subgraphs = r.tables(model, 2)
-    if not subgraphs:
-        raise ModelError("the .tflite file has no subgraph")
-    sg = subgraphs[0]
-    tensors = []
-    for t in r.tables(sg, 0):
-        type_code = r.scalar(t, 1, "<b")
-        dtype = TENSOR_TYPES.get(type_code, (f"type{type_code}", 1))[0]
-        quant = r.ref(t, 4)
-        scale = r.floats(quant, 2) if quant else ()
-        zero = r.ints(quant, 3, "<q", 8) if quant else ()
-        tensors.append(Tensor(name=r.string(t, 3), shape=r.ints(t, 0), dtype=dtype,
-                              buffer=r.scalar(t, 2, "<I"), scale=scale, zero_point=zero))
-    operators = []
-    for op in r.tables(sg, 3):
-        index = r.scalar(op, 0, "<I")
-        if index >= len(codes):
-            raise ModelError(f"operator uses opcode {index} of {len(codes)}")
-        code = codes[index]
-        name = customs[index] if code == CUSTOM_CODE else \
-            MICRO_OPS.get(code, (f"BUILTIN_{code}", ""))[0]
-        pool = None
-        if code in _POOL_CODES:
-            opts = r.ref(op, 4)
-            if opts:  # Pool2DOptions: padding, stride_w, stride_h, filter_width, filter_height
-                pool = (r.scalar(opts, 4, "<i"), r.scalar(opts, 3, "<i"))
-        operators.append(Operator(code=code, name=name, inputs=r.ints(op, 1),
-                                  outputs=r.ints(op, 2), pool_filter=pool))
-    return TfliteModel(version=version, operator_codes=tuple(codes),
-                       custom_codes=tuple(customs), tensors=tuple(tensors),
-                       operators=tuple(operators), inputs=r.ints(sg, 1), outputs=r.ints(sg, 2),
-                       num_subgraphs=len(subgraphs), metadata=metadata)
-
 
 def operator_names(model: TfliteModel) -> list[str]:
     """Distinct operator names used by the model's operators, in order of first use."""

@@ -169,8 +169,8 @@ def test_front_end_that_disagrees_is_refused() -> None:
 @pytest.mark.parametrize("name, content, message", [
     ("empty.tflite", b"", "not a TFLite model"),
     ("text.tflite", b"hello, I am not a model\n" * 10, "not a TFLite model"),
-    ("truncated.tflite", None, "corrupt .tflite file|LiteRT cannot load"),
-    ("header.tflite", "header", "corrupt .tflite file|LiteRT cannot load"),
+    ("truncated.tflite", None, "corrupt .tflite file|LiteRT cannot load|not a model kws can run"),
+    ("header.tflite", "header", "corrupt .tflite file|LiteRT cannot load|not a model kws can run"),
 ])
 def test_corrupt_files_give_a_clear_error(default_bytes: bytes, tmp_path: Path, name: str,
                                           content: bytes | str | None, message: str) -> None:
