@@ -362,15 +362,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     if cache_dir is not None:
         check_out_dir(Path(cache_dir), "--cache")
 
-    import keras
-    import tensorflow as tf
-
-    from kws.model import build_model
-
-    tf.config.experimental.enable_op_determinism()
     train_cfg = config.train
-    keras.utils.set_random_seed(train_cfg.seed)
-
     data = data or make_training_data(data_dir, config)
     train_clips = sum(len(data.clips(split).labels) for split in train_cfg.train_splits)
     val_set = data.clips("validation")
@@ -382,6 +374,14 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     run_info = {**config.to_dict(), "data_fingerprint": data.fingerprint,
                 "train_clips": int(train_clips),
                 "validation_clips": int(len(val_set.labels))}
+    import keras
+    import tensorflow as tf
+
+    from kws.model import build_model
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(train_cfg.seed)
+
     if not resume:
         with writing(out / "config.json"):
             atomic_write_text(out / "config.json", json.dumps(run_info, indent=2) + "\n")

@@ -1,11 +1,14 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from kws.config import (
+    MAX_CONFIG_BYTES,
     DetectorConfig,
     FrontendConfig,
     from_dict,
+    load_json,
     load_section,
     load_yaml,
     to_dict,
@@ -82,3 +85,66 @@ def test_detector_config_checks() -> None:
         DetectorConfig(keyword_thresholds={"yes": -1})
     with pytest.raises(ConfigError, match="min_count"):
         DetectorConfig(min_count=100, max_results=10)
+
+
+@pytest.mark.parametrize("section", [5, [1, 2], "text", 1.5, True])
+def test_a_section_that_is_not_a_mapping_names_itself(section) -> None:
+    with pytest.raises(ConfigError, match=r"^frontend=.* must be a mapping, got "):
+        from_dict(FrontendConfig, section, "frontend.")
+
+
+def test_non_string_keys_are_unknown_keys_not_a_crash() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 1"):
+        from_dict(FrontendConfig, {1: 2, "window_ms": 30.0})
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"hop_frames": 2.5}, "hop_frames=2.5"),
+    ({"max_results": 10**9}, "max_results=1000000000"),
+    ({"average_window_ms": 1e300}, "average_window_ms=1e+300"),
+    ({"keyword_thresholds": [1, 2]}, "keyword_thresholds=(1, 2)"),
+    ({"keywords": (1,)}, "keywords=(1,)"),
+])
+def test_detector_numbers_out_of_range(bad: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(field)):
+        from_dict(DetectorConfig, bad)
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"fft_size": 2**40}, "fft_size=1099511627776"),
+    ({"sample_rate_hz": 16000.0}, "sample_rate_hz=16000.0"),
+    ({"num_mel": 40.0}, "num_mel=40.0"),
+    ({"clip_ms": 1e9}, "clip_ms=1000000000.0"),
+    ({"output_offset": "abcdefghij"}, "output_offset='abcdefghij'"),
+    ({"lower_hz": float("nan")}, "lower_hz=nan"),
+])
+def test_frontend_numbers_out_of_range(bad: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(field)):
+        from_dict(FrontendConfig, bad, "frontend.")
+
+
+def test_yaml_aliases_bad_bytes_and_size_are_refused(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a]\n")
+    with pytest.raises(ConfigError, match="aliases"):
+        load_yaml(p)
+    p.write_bytes(b"frontend: {window_ms: 30}\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_yaml(p)
+    p.write_text("x: 1\n" * (MAX_CONFIG_BYTES // 5 + 1))
+    with pytest.raises(ConfigError, match="larger than"):
+        load_yaml(p)
+    p.write_text("x: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_yaml(p)
+
+
+def test_load_json_refusals(tmp_path: Path) -> None:
+    p = tmp_path / "c.json"
+    p.write_text('{"a": 1}')
+    assert load_json(p) == {"a": 1}
+    for text, message in [("[" * 100000 + "]" * 100000, "nested too deeply"),
+                          ("{", "corrupt JSON"), ("[]", "JSON object, got list")]:
+        p.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_json(p)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -137,3 +139,18 @@ def test_tuning_split_divides_the_validation_speakers(mini_dir) -> None:
     assert truth and set(sources) <= set(tune)
     with pytest.raises(DataError, match="tuning_percent"):
         StreamSpec(split="tuning")
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"snr_db": float("nan")}, "snr_db=nan"),
+    ({"snr_db": 500.0}, "snr_db=500.0"),
+    ({"duration_s": float("inf")}, "duration_s=inf"),
+    ({"duration_s": 1e7}, "duration_s=10000000.0"),
+    ({"lead_s": float("nan")}, "lead_s=nan"),
+    ({"gap_max_s": float("inf")}, "gap_max_s=inf"),
+    ({"seed": -1}, "seed=-1"),
+    ({"tuning_percent": 150.0}, "tuning_percent=150.0"),
+])
+def test_non_finite_and_absurd_numbers_are_refused(kw: dict, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        StreamSpec(**kw)
