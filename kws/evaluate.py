@@ -24,8 +24,9 @@ import numpy as np
 from kws.config import from_dict, load_json
 from kws.errors import ConfigError, KwsError
 from kws.fileio import atomic_path, atomic_write_text
+from kws.model_file import load_model_bytes
 from kws.outpaths import check_out_dir, writing
-from kws.runtime import KwsModel, MicroModel, smallest_arena_size
+from kws.runtime import KwsModel, MicroModel, check_device_copy, smallest_arena_size
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _device_copy(model_path: Path) -> tuple[bytes, str]:
     """The TFLite Micro copy: model_device.tflite beside the model, else stripped now."""
     beside = model_path.with_name(model_path.stem + "_device.tflite")
     if beside.is_file():
-        return beside.read_bytes(), beside.name
+        return load_model_bytes(beside)[0], beside.name
     from kws.quantize import strip_for_device
 
     return strip_for_device(model_path.read_bytes()), f"{model_path.name} (stripped now)"
@@ -146,8 +147,10 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
     scores = model.predict(features)  # optimized kernels
     reference = KwsModel(model_path, kernels="reference").predict(features)
     device_bytes, device_name = _device_copy(model_path)
+    check_device_copy(device_bytes, model.metadata, str(model_path.with_name(device_name)))
     arena = smallest_arena_size(device_bytes)
-    micro = MicroModel(device_bytes, arena).predict(features)
+    with MicroModel(device_bytes, arena) as micro_model:
+        micro = micro_model.predict(features)
 
     n = len(model.labels)
     predicted = np.argmax(scores, axis=1)

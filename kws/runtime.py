@@ -75,8 +75,8 @@ from kws.model_file import (
 
 __all__ = ["ARENA_GRANULE", "CONTENT_HASH_KEY", "DEFAULT_MODEL", "FORMAT", "FORMAT_VERSION",
            "KERNELS", "METADATA_KEYS", "METADATA_NAME", "KwsModel", "MicroModel",
-           "check_frontend", "check_content_hash", "read_metadata", "read_tflite_metadata",
-           "smallest_arena_size"]
+           "check_content_hash", "check_device_copy", "check_frontend", "read_metadata",
+           "read_tflite_metadata", "smallest_arena_size"]
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.tflite"
 """The shipped model that ``kws listen`` / ``kws detect`` use when none is given."""
@@ -112,6 +112,17 @@ def _read_metadata(model: TfliteModel, name: str) -> dict[str, Any]:
     meta = validate_metadata(parse_metadata_json(model.metadata[METADATA_NAME], name), name)
     check_content_hash(model, meta, name)
     return meta
+
+
+def check_device_copy(device: bytes, meta: dict[str, Any], name: str) -> None:
+    """Refuse (ModelError) a device copy that the verifier refuses or whose weights differ
+    from the model's (the ``content_sha256`` of its metadata, when recorded)."""
+    recorded = meta.get(CONTENT_HASH_KEY)
+    if recorded is not None and content_hash(parse_tflite(device, name)) != recorded:
+        raise ModelError(f"{name}: its weights differ from the model's content hash (a "
+                         "corrupt or stale device copy; rerun kws quantize)")
+    if recorded is None:
+        parse_tflite(device, name)
 
 
 def check_content_hash(model: TfliteModel, meta: dict[str, Any], name: str) -> None:

@@ -192,11 +192,16 @@ def _structural(base: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
         # The content hash detects corruption, not an attacker, who can drop it (or
         # recompute it): let half of the edits reach the verifier and the interpreters.
         entry = next(e for e in m.metadata if e.name in (b"kws_metadata", "kws_metadata"))
-        meta = json.loads(bytes(np.asarray(m.buffers[entry.buffer].data,
-                                           dtype=np.uint8)).decode())
-        meta.pop("content_sha256", None)
-        m.buffers[entry.buffer].data = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        what += " (content hash dropped)"
+        try:
+            meta = json.loads(bytes(np.asarray(m.buffers[entry.buffer].data,
+                                               dtype=np.uint8)).decode())
+        except ValueError:  # the edit cut the metadata itself
+            meta = None
+        if isinstance(meta, dict):
+            meta.pop("content_sha256", None)
+            m.buffers[entry.buffer].data = np.frombuffer(json.dumps(meta).encode(),
+                                                         dtype=np.uint8)
+            what += " (content hash dropped)"
     try:
         return what, _pack(m)
     except Exception:  # noqa: BLE001 - a value the builder cannot write: draw another edit
