@@ -59,6 +59,10 @@ MAX_ELEMENTS = 1 << 22
 MAX_ACTIVATION_BYTES = 64 << 20
 """Most bytes of all non-constant tensors together (what an interpreter would allocate)."""
 MAX_STRIDE = 64
+MIN_BETA, MAX_BETA = 1e-3, 1e3
+"""Range of SOFTMAX's beta accepted (converters write 1.0)."""
+MIN_SCALE, MAX_SCALE = 1e-12, 1e6
+"""Range of a quantization scale accepted (real models: about 1e-5 to 1)."""
 MAX_METADATA_JSON_BYTES = 64 << 10
 """Largest kws metadata entry (bytes of JSON)."""
 MAX_JSON_DEPTH = 8
@@ -350,7 +354,7 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
     q = t.quantization
     if q is not None:
         scale, zero, qdim = _floats(q.scale), _ints(q.zeroPoint), int(q.quantizedDimension)
-        if not all(math.isfinite(s) and 0 < s < 1e9 for s in scale):
+        if not all(math.isfinite(s) and MIN_SCALE <= s <= MAX_SCALE for s in scale):
             raise _Refused(f"tensor {index} has a quantization scale that is not a positive "
                            "finite number")
         if scale:
@@ -508,7 +512,9 @@ def _check_operator(i: int, op: Operator, tensors: tuple[Tensor, ...]) -> None:
         x, y = t(0), tensors[op.outputs[0]]
         int8(x, y)
         beta = opts.get("beta", 1.0)
-        if x.shape != y.shape or not (math.isfinite(beta) and beta > 0):
+        # LiteRT's reference int8 softmax aborts the process on a beta far from 1 (its
+        # multiplier leaves the fixed-point range); converters write 1.0.
+        if x.shape != y.shape or not (math.isfinite(beta) and MIN_BETA <= beta <= MAX_BETA):
             raise _Refused(f"{name}: shapes {x.shape} -> {y.shape}, beta {beta}")
         if y.zero_point[:1] != (-128,) or abs(y.scale[0] - 1 / 256) > 1e-9:
             raise _Refused(f"{name}: int8 output must have scale 1/256 and zero point -128")
