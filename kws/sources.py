@@ -187,12 +187,20 @@ def import_sounddevice() -> Any:
 
 
 def list_devices() -> str:
-    """The audio devices PortAudio sees, one per line ('>' marks the default input)."""
+    """The audio devices PortAudio sees, one per line ('>' marks the default input), or one
+    line saying that there is no input device."""
     sd = import_sounddevice()
     try:
-        return str(sd.query_devices())
+        devices = sd.query_devices()
     except sd.PortAudioError as exc:
         raise DeviceError(f"cannot list audio devices: {exc}") from None
+    each = [devices] if isinstance(devices, dict) else list(devices)  # dict: a single device
+    if not any(int(d.get("max_input_channels", 0)) > 0 for d in each):
+        seen = f"{len(each)} output-only device{'s' * (len(each) != 1)}" if each \
+            else "no audio device at all"
+        return (f"no audio input device found (PortAudio sees {seen}); use --input FILE to "
+                "play a recording instead")
+    return str(devices)
 
 
 class MicrophoneSource:

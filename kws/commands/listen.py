@@ -54,12 +54,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "a terminal, prints one line per detection: 'Heard yes (0.93) @1234ms'.")
     p.add_argument("--model", type=Path, help="model .tflite (default: the shipped model)")
     add_detector_options(p)
-    p.add_argument("--device", help="input device index or name (see --list-devices)")
+    p.add_argument("--device", help="input device index or name (see --list-devices; "
+                                     "default: the system's default input)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
-    p.add_argument("--input", type=Path, help="play this recording instead of the microphone")
-    p.add_argument("--duration", type=float, help="stop after this many seconds of audio")
+    p.add_argument("--input", type=Path, help="play this recording instead of the microphone "
+                                               "(default: none, the microphone)")
+    p.add_argument("--duration", type=float,
+                   help="stop after this many seconds of audio (default: none, until Ctrl-C "
+                        "or the end of --input)")
     p.add_argument("--save-audio", type=Path,
-                   help="also write the audio that was heard to this WAV (kept in memory)")
+                   help="also write the audio that was heard to this WAV (kept in memory; "
+                        "default: none)")
     p.set_defaults(func=run)
 
 
