@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kws.config import from_dict, load_json
-from kws.errors import ConfigError, KwsError
+from kws.errors import ConfigError, DataError
 from kws.fileio import atomic_path, atomic_write_text
 from kws.model_file import load_model_bytes
 from kws.outpaths import check_out_dir, writing
@@ -117,7 +117,8 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
 
     Writes confusion_<split>.png and evaluation_<split>.json into ``out_dir`` (default: the
     model's folder). ``max_clips`` evaluates only the first clips (tests); ``data``: a
-    kws.train SpeechCommandsData to use instead of indexing ``data_dir``.
+    kws.run TrainingData (e.g. kws.data.SpeechCommandsData) to use instead of indexing
+    ``data_dir``.
     """
     from kws.frontend import mfcc_batch
 
@@ -129,7 +130,7 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
         out = check_out_dir(model_path.parent, "the model's folder")
 
     if data is None:
-        from kws.train import SpeechCommandsData
+        from kws.data.training import SpeechCommandsData
 
         data_config, data_source = _data_config_for(model_path)
         data = SpeechCommandsData(data_dir, data_config)
@@ -141,7 +142,7 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
     if max_clips is not None:
         audio, labels, words = audio[:max_clips], labels[:max_clips], words[:max_clips]
     if len(labels) == 0:
-        raise KwsError(f"{data_dir}: split {split!r} has no clips")
+        raise DataError(f"{data_dir}: split {split!r} has no clips")
     features = mfcc_batch(audio, model.frontend_config)
 
     scores = model.predict(features)  # optimized kernels
@@ -178,7 +179,7 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
     }
     keras_path = model_path.parent / "model.keras"
     if keras_path.is_file():
-        from kws.train import load_float_model
+        from kws.run import load_float_model
 
         float_model = load_float_model(keras_path)
         probs = float_model.predict(features.astype(np.float32)[..., None], batch_size=512,

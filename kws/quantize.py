@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from kws.config import DetectorConfig, FrontendConfig, to_dict
-from kws.errors import DataError, KwsError, ModelError
+from kws.errors import DataError, ModelError
 from kws.fileio import atomic_write_bytes, remove_stale_temps
 from kws.labels import LABELS
 from kws.metadata import CONTENT_HASH_KEY
@@ -423,21 +423,21 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     """Quantize ``run_dir/model.keras`` into model.tflite, model_device.tflite, manifest.json.
 
     Accuracies (float Keras vs int8 LiteRT) are measured on ``splits`` of the dataset and
-    written into the manifest; nothing is chosen from them. ``data``: a kws.train
+    written into the manifest; nothing is chosen from them. ``data``: a kws.run
     TrainingData replacing the dataset of ``data_dir`` (tests). ``detector``: the detector
     defaults written into the metadata (default: DetectorConfig()).
     """
     from kws.model import build_model
+    from kws.run import FLOAT_MODEL_NAME, load_float_model, load_run, make_training_data
     from kws.runtime import smallest_arena_size
-    from kws.train import load_float_model, load_run, make_training_data
 
     run = Path(run_dir)
     recover_published_set(run)  # finish or drop what a killed quantize left
     remove_stale_temps(run)
     config, raw = load_run(run)
-    keras_path = run / "model.keras"
+    keras_path = run / FLOAT_MODEL_NAME
     if not keras_path.exists():
-        raise KwsError(f"{run}: no model.keras (has training finished?)")
+        raise ModelError(f"{run}: no {FLOAT_MODEL_NAME} (has training finished?)")
     trained = load_float_model(keras_path)
     batch1 = build_model(config.model, config.frontend, batch_size=1)
     batch1.set_weights(trained.get_weights())

@@ -13,7 +13,8 @@ history) is in the checkpoint. So a run killed at any moment (even SIGKILL) and 
 is on). The augmented features of an epoch are computed in a background thread while the
 previous epoch trains (``--cache DIR`` keeps them for other runs).
 
-Run folder (``--out runs/NAME``):
+Run folder (``--out runs/NAME``; read back through kws.run, the checkpoint's layout is
+kws.checkpoint):
 
 - ``config.json``      the resolved configs (frontend, model, train, data) and the data hash
 - ``checkpoint.npz``   last finished epoch: weights, optimizer, kept weights, history, state
@@ -35,20 +36,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from kws.config import (
-    FrontendConfig,
-    ModelConfig,
-    TrainConfig,
-    from_dict,
-    load_json,
-    load_yaml,
-    to_dict,
-)
-from kws.data import DataConfig
+from kws.checkpoint import CHECKPOINT_NAME, Checkpoint
+from kws.checkpoint import CHECKPOINT_VERSION as CHECKPOINT_VERSION  # re-exported (tests)
+from kws.checkpoint import save_checkpoint as save_checkpoint  # re-exported (tests)
+from kws.config import FrontendConfig, TrainConfig, to_dict
 from kws.data.augment import (
     MASK_PURPOSE,
     MIXUP_PURPOSE,
@@ -57,115 +52,21 @@ from kws.data.augment import (
     mixup,
     spec_augment,
 )
-from kws.data.training import ClipSet, SpeechCommandsData
-from kws.errors import ConfigError, DataError, KwsError
+from kws.errors import ConfigError, DataError, ModelError
 from kws.fileio import atomic_path, atomic_write_bytes, atomic_write_text
 from kws.frontend import mfcc_batch
 from kws.labels import LABELS
 from kws.outpaths import check_out_dir, writing
-
-CHECKPOINT_NAME = "checkpoint.npz"
-"""Checkpoint file in the run folder (a single file, replaced atomically each epoch)."""
-CHECKPOINT_VERSION = 1
-"""Layout version of the checkpoint; a different version is refused on resume."""
-
-
-# --------------------------------------------------------------------------------------------
-# The data interface training needs (implemented by kws.data)
-# --------------------------------------------------------------------------------------------
-
-class TrainingData(Protocol):
-    """What training needs from a dataset (kws.data.SpeechCommandsData is one).
-
-    ``clips(split)`` -> ClipSet of clean clips of "train" or "validation" (training never
-    asks for "test"); ``epoch_examples(splits, seed, epoch)`` -> ClipSet, the augmented
-    examples of one epoch over those splits' clips (int16 (n, samples), labels (n,)), a pure
-    function of its arguments; ``fingerprint`` -> a short hash of everything the data
-    depends on (files, splits, augmentation settings). Evaluation also uses
-    ``word_clip_mask(split)`` -> bool (n,), False for _silence_ clips cut from noise.
-    """
-
-    def clips(self, split: str) -> ClipSet: ...
-
-    def word_clip_mask(self, split: str) -> np.ndarray: ...
-
-    def epoch_examples(self, splits: tuple[str, ...], seed: int, epoch: int) -> ClipSet: ...
-
-    @property
-    def fingerprint(self) -> str: ...
-
-
-def make_training_data(data_dir: str | Path, config: RunConfig) -> SpeechCommandsData:
-    """The dataset of ``data_dir`` with the run's data settings (kws.data)."""
-    return SpeechCommandsData(data_dir, config.data)
-
-
-# --------------------------------------------------------------------------------------------
-# Configs of a run
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a training run is built from (one YAML file: frontend, model, train, data)."""
-
-    frontend: FrontendConfig
-    model: ModelConfig
-    train: TrainConfig
-    data: DataConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form (the ``config.json`` of a run)."""
-        return {"frontend": to_dict(self.frontend), "model": to_dict(self.model),
-                "train": to_dict(self.train), "data": to_dict(self.data)}
-
-
-def load_run_config(path: str | Path, epochs: int | None = None,
-                    seed: int | None = None) -> RunConfig:
-    """Read configs/ds_cnn_*.yaml; ``epochs`` / ``seed`` override the train section."""
-    raw = load_yaml(path)
-    unknown = sorted(set(raw) - {"frontend", "model", "train", "data"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown section {unknown[0]!r} "
-                          "(known: frontend, model, train, data)")
-    for section in ("frontend", "model", "train", "data"):
-        value = raw.get(section)
-        if value is not None and not isinstance(value, dict):
-            raise ConfigError(f"{path}: section {section}={value!r:.60} must be a mapping, got "
-                              f"{type(value).__name__}")
-    train_raw = dict(raw.get("train") or {})
-    if epochs is not None:
-        train_raw["epochs"] = epochs
-    if seed is not None:
-        train_raw["seed"] = seed
-    return RunConfig(
-        frontend=from_dict(FrontendConfig, raw.get("frontend"), "frontend."),
-        model=from_dict(ModelConfig, raw.get("model"), "model."),
-        train=from_dict(TrainConfig, train_raw, "train."),
-        data=from_dict(DataConfig, raw.get("data"), "data."),
-    )
-
-
-def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Inverse of RunConfig.to_dict (reads a run's config.json)."""
-    return RunConfig(
-        frontend=from_dict(FrontendConfig, data.get("frontend"), "frontend."),
-        model=from_dict(ModelConfig, data.get("model"), "model."),
-        train=from_dict(TrainConfig, data.get("train"), "train."),
-        data=from_dict(DataConfig, data.get("data"), "data."),
-    )
-
-
-def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
-    """The RunConfig and the raw config.json (with ``data_fingerprint``) of a run folder."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise KwsError(f"{run_dir}: not a training run folder (no file {path.name})")
-    raw = load_json(path, "run config")
-    try:
-        return run_config_from_dict(raw), raw
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
+from kws.run import (
+    CONFIG_NAME,
+    FLOAT_MODEL_NAME,
+    RunConfig,
+    TrainingData,
+    load_float_model,
+    load_run,
+    load_run_config,
+    make_training_data,
+)
 
 # --------------------------------------------------------------------------------------------
 # Per-epoch features, a pure function of (data, seed, epoch)
@@ -225,7 +126,7 @@ class EpochFeatures:
 
 
 # --------------------------------------------------------------------------------------------
-# Schedule, checkpoint
+# Schedule
 # --------------------------------------------------------------------------------------------
 
 def learning_rate(train: TrainConfig, epoch: int) -> float:
@@ -239,50 +140,6 @@ def learning_rate(train: TrainConfig, epoch: int) -> float:
     progress = min(1.0, (epoch - train.warmup_epochs) / span)
     return train.min_learning_rate + 0.5 * (train.learning_rate - train.min_learning_rate) * (
         1 + math.cos(math.pi * progress))
-
-
-def save_checkpoint(path: Path, model_vars: list[np.ndarray], opt_vars: list[np.ndarray],
-                    best_vars: list[np.ndarray], state: dict[str, Any],
-                    ema_vars: list[np.ndarray] | None = None) -> None:
-    """One .npz with everything a resume needs, written atomically."""
-    arrays: dict[str, np.ndarray] = {"state": np.frombuffer(json.dumps(state).encode(),
-                                                            dtype=np.uint8)}
-    for prefix, values in (("model", model_vars), ("opt", opt_vars), ("best", best_vars),
-                           ("ema", ema_vars or [])):
-        for i, value in enumerate(values):
-            arrays[f"{prefix}_{i:04d}"] = np.asarray(value)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    with writing(path):
-        atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
-    """(arrays by prefix 'model'/'opt'/'best'/'ema', state) of a checkpoint; KwsError if
-    unreadable."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            state = json.loads(npz["state"].tobytes().decode())
-            groups: dict[str, list[np.ndarray]] = {"model": [], "opt": [], "best": [],
-                                                   "ema": []}
-            for name in sorted(n for n in npz.files if n != "state"):
-                groups[name.split("_")[0]].append(npz[name])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, RecursionError,
-            TypeError) as exc:   # a truncated zip, a torn member, random bytes
-        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
-        raise KwsError(f"{path}: corrupt or unreadable checkpoint ({reason})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        version = state.get("version") if isinstance(state, dict) else None
-        raise KwsError(f"{path}: checkpoint version {version!r}, "
-                       f"expected {CHECKPOINT_VERSION}")
-    kinds = {"epoch": int, "history": list, "best_acc": (int, float), "best_epoch": int,
-             "wait": int}
-    bad = [k for k, kind in kinds.items() if not isinstance(state.get(k), kind)
-           or isinstance(state.get(k), bool)]
-    if bad or not groups["model"] or state["epoch"] < 0:
-        raise KwsError(f"{path}: corrupt checkpoint (state field {bad[0] if bad else 'epoch'!r}"
-                       " missing or invalid, or no weights)")
-    return groups, state
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,6 +159,22 @@ def _update_average(average: list[np.ndarray] | None, current: list[np.ndarray],
 def _assign(model: Any, values: list[np.ndarray]) -> None:
     for var, value in zip(model.variables, values, strict=True):
         var.assign(value)
+
+
+def _restore(model: Any, optimizer: Any, checkpoint: Checkpoint, path: Path) -> None:
+    """Assign a checkpoint's model and optimizer variables; ModelError naming ``path`` when
+    its variables do not fit the model of the config (count, shape or dtype)."""
+    n = len(model.variables)
+    if len(checkpoint.model) != n or len(checkpoint.optimizer) != len(optimizer.variables) \
+            or len(checkpoint.best) != n or len(checkpoint.ema or []) not in (0, n):
+        raise ModelError(f"{path}: does not match the model of the config")
+    try:
+        _assign(model, checkpoint.model)
+        for var, value in zip(optimizer.variables, checkpoint.optimizer, strict=True):
+            var.assign(value)
+    except (ValueError, TypeError) as exc:      # a shape or dtype that does not fit
+        raise ModelError(f"{path}: does not match the model of the config "
+                         f"({' '.join(str(exc).split())[:100]})") from None
 
 
 @dataclass(frozen=True)
@@ -331,33 +204,37 @@ def _log(message: str) -> None:
 
 def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
           resume: bool = False, epochs: int | None = None, seed: int | None = None,
-          cache_dir: str | Path | None = None, progress: bool | None = None,
-          data: TrainingData | None = None,
+          warmup_epochs: int | None = None, cache_dir: str | Path | None = None,
+          progress: bool | None = None, data: TrainingData | None = None,
           on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
     """Train the model of ``config_path`` on the dataset in ``data_dir`` into ``out_dir``.
 
     ``resume`` continues from ``out_dir/checkpoint.npz`` (the configs must be the same);
-    without it, a folder that already holds a checkpoint is refused. ``epochs`` / ``seed``
-    override the config's train section. ``cache_dir`` keeps augmented epoch features on disk.
-    ``data`` replaces the dataset (tests). ``on_epoch_end(epoch)`` runs after each checkpoint.
+    without it, a folder that already holds a checkpoint is refused. ``epochs`` / ``seed`` /
+    ``warmup_epochs`` override the config's train section (an ``epochs`` below the config's
+    warm-up shortens the warm-up to ``epochs - 1``, with a note; see kws.run.load_run_config).
+    ``cache_dir`` keeps augmented epoch features on disk. ``data`` replaces the dataset
+    (tests). ``on_epoch_end(epoch)`` runs after each checkpoint.
     """
-    config = load_run_config(config_path, epochs=epochs, seed=seed)
+    config = load_run_config(config_path, epochs=epochs, seed=seed,
+                             warmup_epochs=warmup_epochs, note=_log)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise KwsError(f"--out {out}: is a file, expected a run folder")
+        raise ConfigError(f"--out {out}: is a file, expected a run folder")
     ckpt_path = out / CHECKPOINT_NAME
     checkpoint = None
     if resume:
         if not ckpt_path.exists():
-            raise KwsError(f"{out}: nothing to resume (no {CHECKPOINT_NAME})")
+            raise ConfigError(f"{out}: nothing to resume (no {CHECKPOINT_NAME})")
         saved, _ = load_run(out)
         if saved.to_dict() != config.to_dict():
-            raise KwsError(f"{out}: --resume with a config that differs from the run's "
-                           "config.json (same --config, --epochs and --seed please)")
-        checkpoint = load_checkpoint(ckpt_path)       # before the long work: corrupt?
+            raise ConfigError(f"{out}: --resume with a config that differs from the run's "
+                              f"{CONFIG_NAME} (same --config, --epochs, --warmup-epochs and "
+                              "--seed please)")
+        checkpoint = Checkpoint.load(ckpt_path)       # before the long work: corrupt?
     elif ckpt_path.exists():
-        raise KwsError(f"{out}: already holds a run (use --resume to continue it, or a new "
-                       "--out)")
+        raise ConfigError(f"{out}: already holds a run (use --resume to continue it, or a new "
+                          "--out)")
     check_out_dir(out, "--out")
     if cache_dir is not None:
         check_out_dir(Path(cache_dir), "--cache")
@@ -383,8 +260,8 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     keras.utils.set_random_seed(train_cfg.seed)
 
     if not resume:
-        with writing(out / "config.json"):
-            atomic_write_text(out / "config.json", json.dumps(run_info, indent=2) + "\n")
+        with writing(out / CONFIG_NAME):
+            atomic_write_text(out / CONFIG_NAME, json.dumps(run_info, indent=2) + "\n")
 
     model = build_model(config.model, config.frontend)
     optimizer = keras.optimizers.Adam(learning_rate=train_cfg.learning_rate)
@@ -392,33 +269,20 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                   metrics=["categorical_accuracy"])
     optimizer.build(model.trainable_variables)
 
-    history: list[dict[str, float]] = []
-    best_acc, best_epoch, wait, start = -1.0, 0, 0, 0
-    best_vars = [v.numpy() for v in model.variables]
-    ema_vars: list[np.ndarray] | None = None
-    if checkpoint is not None:
-        groups, state = checkpoint
-        if len(groups["model"]) != len(model.variables) or \
-                len(groups["opt"]) != len(optimizer.variables) or \
-                len(groups["best"]) != len(model.variables) or \
-                len(groups["ema"]) not in (0, len(model.variables)):
-            raise KwsError(f"{ckpt_path}: does not match the model of the config")
-        try:
-            for var, value in zip(model.variables, groups["model"], strict=True):
-                var.assign(value)
-            for var, value in zip(optimizer.variables, groups["opt"], strict=True):
-                var.assign(value)
-        except (ValueError, TypeError) as exc:      # a shape or dtype that does not fit
-            raise KwsError(f"{ckpt_path}: does not match the model of the config "
-                           f"({' '.join(str(exc).split())[:100]})") from None
-        best_vars = groups["best"]
-        ema_vars = groups["ema"] or None
-        history, start = state["history"], state["epoch"]
-        best_acc, best_epoch, wait = state["best_acc"], state["best_epoch"], state["wait"]
-        _log(f"resuming {out} after epoch {start} (best validation accuracy "
-             f"{best_acc:.4f} at epoch {best_epoch})")
+    if checkpoint is None:
+        checkpoint = Checkpoint(epoch=0, history=[], best_acc=-1.0, best_epoch=0, wait=0,
+                                model=[v.numpy() for v in model.variables],
+                                optimizer=[v.numpy() for v in optimizer.variables],
+                                best=[v.numpy() for v in model.variables])
+    else:
+        _restore(model, optimizer, checkpoint, ckpt_path)
+        _log(f"resuming {out} after epoch {checkpoint.epoch} (best validation accuracy "
+             f"{checkpoint.best_acc:.4f} at epoch {checkpoint.best_epoch})")
+    start, history = checkpoint.epoch, list(checkpoint.history)
+    best_acc, best_epoch, wait = checkpoint.best_acc, checkpoint.best_epoch, checkpoint.wait
+    best_vars, ema_vars = checkpoint.best, checkpoint.ema
 
-    teachers = [load_float_model(Path(run) / "model.keras") for run in train_cfg.teachers]
+    teachers = [load_float_model(Path(run) / FLOAT_MODEL_NAME) for run in train_cfg.teachers]
     features = EpochFeatures(data, train_cfg.train_splits, config.frontend, train_cfg,
                              Path(cache_dir) if cache_dir else None)
     verbose = (1 if sys.stdout.isatty() else 0) if progress is None else int(progress)
@@ -469,10 +333,10 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
             else:
                 wait += 1
             _assign(model, current)
-            state = {"version": CHECKPOINT_VERSION, "epoch": epoch + 1, "history": history,
-                     "best_acc": best_acc, "best_epoch": best_epoch, "wait": wait}
-            save_checkpoint(ckpt_path, current, [v.numpy() for v in optimizer.variables],
-                            best_vars, state, ema_vars)
+            Checkpoint(epoch=epoch + 1, history=history, best_acc=best_acc,
+                       best_epoch=best_epoch, wait=wait, model=current,
+                       optimizer=[v.numpy() for v in optimizer.variables], best=best_vars,
+                       ema=ema_vars).save(ckpt_path)
             _log(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {row['loss']:.4f} "
                  f"acc {row['accuracy']:.4f} val_loss {val_loss:.4f} val_acc {val_acc:.4f} "
                  f"lr {lr:.2e} ({row['seconds']:.1f} s)")
@@ -486,7 +350,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
              f"{train_cfg.early_stopping_patience} epochs")
     for var, value in zip(model.variables, best_vars, strict=True):
         var.assign(value)
-    save_float_model(model, config, out / "model.keras")
+    save_float_model(model, config, out / FLOAT_MODEL_NAME)
     with writing(out / "history.json"):
         atomic_write_text(out / "history.json", json.dumps(
             {"kept_epoch": best_epoch, "keep": train_cfg.keep, "kept_val_accuracy": best_acc,
@@ -500,7 +364,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     note = " (trained on validation: not held out)" if "validation" in train_cfg.train_splits \
         else ""
     _log(f"kept epoch {best_epoch} ({train_cfg.keep}), validation accuracy {best_acc:.4f}"
-         f"{note}; float model {out / 'model.keras'}")
+         f"{note}; float model {out / FLOAT_MODEL_NAME}")
     return TrainResult(best_acc, best_epoch, len(history), out)
 
 
@@ -512,16 +376,6 @@ def save_float_model(model: Any, config: RunConfig, path: Path) -> None:
     clean.set_weights(model.get_weights())
     with writing(path), atomic_path(path) as tmp:   # the temporary keeps the .keras suffix
         clean.save(tmp)
-
-
-def load_float_model(path: str | Path) -> Any:
-    """Load a float model written by :func:`save_float_model` (needs TensorFlow)."""
-    import keras
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as exc:
-        raise KwsError(f"{path}: cannot load the float model ({exc})") from None
 
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str,

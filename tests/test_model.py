@@ -49,7 +49,7 @@ def test_ds_cnn_s_is_the_mlperf_topology() -> None:
 @pytest.mark.parametrize("name", ["ds_cnn_tiny", "ds_cnn_s", "ds_cnn_m", "ds_cnn_l"])
 def test_every_preset_builds(name: str) -> None:
     from kws.model import build_model, load_model_config
-    from kws.train import load_run_config
+    from kws.run import load_run_config
 
     config = load_model_config(CONFIGS / f"{name}.yaml")
     assert config.name == name
@@ -72,7 +72,7 @@ def test_model_config_refuses_bad_blocks() -> None:
 
 
 def test_train_config_refuses_selection_on_training_data(tmp_path: Path) -> None:
-    from kws.train import load_run_config
+    from kws.run import load_run_config
 
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"train": {"train_splits": ["train", "validation"]}}))
@@ -195,7 +195,8 @@ import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-from kws.train import load_run_config, train
+from kws.run import load_run_config
+from kws.train import train
 from tests.model_fakes import SmallData
 
 mode, config, out, mini = sys.argv[1:5]
@@ -218,7 +219,7 @@ def _run(mode: str, config: Path, out: Path, mini: Path) -> subprocess.Completed
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
                                                           mini_dir: Path) -> None:
     """Uninterrupted (here) vs killed after epoch 2 and resumed (subprocesses): equal bits."""
-    from kws.train import load_checkpoint
+    from kws.checkpoint import Checkpoint
 
     config = yaml.safe_load((CONFIGS / "ds_cnn_tiny.yaml").read_text())
     # Every source of randomness and state on: dropout, masks, mixup, speed, equalizer,
@@ -230,29 +231,30 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path,
     path = tmp_path / "resume.yaml"
     path.write_text(yaml.safe_dump(config))
 
-    from kws.train import load_run_config, train
+    from kws.run import load_run_config
+    from kws.train import train
     from tests.model_fakes import SmallData
 
     train(path, mini_dir, tmp_path / "whole", progress=False,
           data=SmallData(mini_dir, per_class=3, config=load_run_config(path).data))
     killed = _run("kill", path, tmp_path / "killed", mini_dir)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    _, state = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
-    assert state["epoch"] == 2
+    assert Checkpoint.load(tmp_path / "killed" / "checkpoint.npz").epoch == 2
     assert not (tmp_path / "killed" / "model.keras").exists()
     resumed = _run("resume", path, tmp_path / "killed", mini_dir)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout and "after epoch 2" in resumed.stdout
 
-    a, state_a = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")
-    b, state_b = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
-    for group in ("model", "opt", "best", "ema"):
-        assert len(a[group]) == len(b[group]) > 0
-        for x, y in zip(a[group], b[group], strict=True):
+    a = Checkpoint.load(tmp_path / "whole" / "checkpoint.npz")
+    b = Checkpoint.load(tmp_path / "killed" / "checkpoint.npz")
+    for group in ("model", "optimizer", "best", "ema"):
+        assert len(getattr(a, group)) == len(getattr(b, group)) > 0
+        for x, y in zip(getattr(a, group), getattr(b, group), strict=True):
             np.testing.assert_array_equal(x, y)
-    drop_time = [{k: v for k, v in row.items() if k != "seconds"} for row in state_a["history"]]
-    assert drop_time == [{k: v for k, v in row.items() if k != "seconds"}
-                         for row in state_b["history"]]
+    assert (a.epoch, a.best_acc, a.best_epoch, a.wait) == (b.epoch, b.best_acc, b.best_epoch,
+                                                           b.wait)
+    drop_time = [{k: v for k, v in row.items() if k != "seconds"} for row in a.history]
+    assert drop_time == [{k: v for k, v in row.items() if k != "seconds"} for row in b.history]
     assert (tmp_path / "killed" / "model.keras").is_file()
 
 

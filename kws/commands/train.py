@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the interrupted run in --out from its last checkpoint")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--warmup-epochs", type=int, metavar="N",
+                   help="override train.warmup_epochs (epochs of learning-rate warm-up; "
+                        "by default an --epochs at or below it shortens it to --epochs - 1)")
     p.add_argument("--cache", type=Path,
                    help="folder that keeps augmented epoch features for reuse across runs")
     p.set_defaults(func=run)
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from kws.train import train
 
     result = train(args.config, args.data, args.out, resume=args.resume, epochs=args.epochs,
-                   seed=args.seed, cache_dir=args.cache)
+                   seed=args.seed, warmup_epochs=args.warmup_epochs, cache_dir=args.cache)
     print(f"{result.run_dir}: kept epoch {result.best_epoch} of {result.epochs_run}, "
           f"validation accuracy {result.best_val_accuracy:.4f}")
     return 0
