@@ -28,6 +28,7 @@ from kws.config import DetectorConfig
 from kws.data.streams import TRUTH_FIELDS, TruthEvent, read_truth, write_truth
 from kws.detector import Detection, Detector
 from kws.errors import DataError
+from kws.fileio import atomic_path
 from kws.stream import frontend_config_of, score_audio, with_overrides
 
 __all__ = ["MATCH_AFTER_MS", "TRUTH_FIELDS", "WORD_END_DB", "KeywordMetrics", "StreamMetrics",
@@ -315,7 +316,8 @@ def save_det_png(path: str | Path, points: Sequence[SweepPoint], title: str,
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

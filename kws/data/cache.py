@@ -30,6 +30,7 @@ from kws.data.clips import read_clips
 from kws.data.index import SAMPLE_RATE_HZ, DatasetIndex
 from kws.data.splits import SPLITS
 from kws.errors import DataError
+from kws.fileio import atomic_path
 from kws.frontend import mfcc_batch
 
 CACHE_VERSION = 1
@@ -194,16 +195,8 @@ def _progress_bar(total: int, desc: str, enabled: bool) -> Callable[[int | None]
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez to a temporary file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"cannot write cache file {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
