@@ -8,7 +8,9 @@ Steps, each safe to interrupt:
 1. ``DEST/speech_commands_v0.02`` already there -> nothing to do.
 2. Check free disk space (archive still to download + extracted size) before any byte.
 3. Download to ``DEST/speech_commands_v0.02.tar.gz.part``; an interrupted download resumes
-   with an HTTP Range request; failures are retried with exponential back-off. An attempt
+   with an HTTP Range request; failures are retried with exponential back-off, except a
+   host that cannot be found (no network, DNS) or reached (connection refused, no route),
+   which fails at once with one line saying so. An attempt
    fails after ``--stall-timeout-s`` seconds (default 60) without a byte; the whole
    download gives up after ``--deadline-s`` seconds (default 6 h), keeping the partial
    file for the next run. tqdm shows progress on stderr. Only urllib (standard library).
@@ -25,6 +27,7 @@ Steps, each safe to interrupt:
 from __future__ import annotations
 
 import argparse
+import errno
 import gzip
 import hashlib
 import http.client
@@ -38,6 +41,7 @@ import tarfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable
@@ -60,10 +64,10 @@ class Release:
 
 
 RELEASES: dict[str, Release] = {
-    "0.02": Release("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+    "0.02": Release("https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
                     "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
                     2_430_000_000),
-    "0.01": Release("http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
+    "0.01": Release("https://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
                     "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
                     1_490_000_000),
 }
@@ -267,8 +271,8 @@ def _download(url: str, part: Path, size_hint: int, dest: Path, *, retries: int,
         def past_deadline() -> DataError:
             have = part.stat().st_size if part.exists() else 0
             return DataError(f"download of {url} did not finish within the deadline of "
-                             f"{deadline_s:g} s ({have:,} bytes so far); run again to resume "
-                             f"from {part}, or raise --deadline-s")
+                             f"{deadline_s:g} s ({have:,} bytes so far); {_next_run(part)}, "
+                             "or raise --deadline-s")
 
         while True:
             have = part.stat().st_size if part.exists() else 0
@@ -283,13 +287,40 @@ def _download(url: str, part: Path, size_hint: int, dest: Path, *, retries: int,
                 raise past_deadline()
             if attempt >= retries:
                 raise DataError(f"download of {url} failed after {attempt + 1} attempts "
-                                f"({reason}); run again to resume from {part}")
+                                f"({reason}); {_next_run(part)}")
             wait = backoff_s * 2**attempt
             if wait >= watchdog.remaining_s():
                 raise past_deadline()
             attempt += 1
-            say(f"download interrupted ({reason}); retry {attempt}/{retries} in {wait:.1f} s")
+            what = "interrupted" if part.exists() and part.stat().st_size else "failed"
+            say(f"download {what} ({reason}); retry {attempt}/{retries} in {wait:.1f} s")
             sleep(wait)
+
+
+def _next_run(part: Path) -> str:
+    """What the next run does: resume from the partial file, or (none yet) start over."""
+    if part.exists() and part.stat().st_size:
+        return f"run again to resume from {part}"
+    return "nothing was downloaded; run again to retry"
+
+
+def _unreachable(url: str, reason: object) -> str | None:
+    """Why the host of ``url`` cannot be reached at all (no retry helps), or None.
+
+    A name that does not resolve (no network, no DNS, a wrong host) and a refused or
+    unroutable connection fail at once instead of backing off for a minute.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    host = parsed.hostname or url
+    if isinstance(reason, socket.gaierror):
+        return (f"cannot download {url}: host {host} not found ({reason.strerror or reason}): "
+                "no network, or a wrong --url")
+    if isinstance(reason, ConnectionRefusedError):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        return f"cannot download {url}: {host}:{port} refused the connection"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"cannot download {url}: no route to {host} (no network?)"
+    return None
 
 
 class _Retryable(Exception):
@@ -318,6 +349,10 @@ def _fetch_once(opener: urllib.request.OpenerDirector, url: str, part: Path, hav
         raise DataError(f"{url}: server answered HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
+        fatal = _unreachable(url, reason)
+        if fatal is not None:
+            raise DataError(fatal + (f"; run again to resume from {part}" if have else "")
+                            ) from None
         if isinstance(reason, TimeoutError):
             reason = f"no answer for {stall_timeout_s:g} s"
         raise _Retryable(f"cannot connect: {reason}") from None
@@ -725,29 +760,31 @@ def _positive_seconds(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by ``kws download`` and this script."""
     parser.add_argument("--version", choices=sorted(RELEASES), default="0.02",
-                        help="dataset version (default 0.02: 35 words, 105,829 clips)")
+                        help="dataset version (default: 0.02, 35 words, 105,829 clips)")
     parser.add_argument("--dest", type=Path, default=None,
                         help=f"folder that receives speech_commands_v<version> "
-                             f"(default {default_dest()})")
-    parser.add_argument("--url", help="download from this URL instead (a mirror)")
+                             f"(default: {default_dest()})")
+    parser.add_argument("--url", help="download from this URL instead, a mirror (default: "
+                                      "the official https://download.tensorflow.org archive)")
     parser.add_argument("--sha256", help="expected sha256 of the archive (default: official)")
     parser.add_argument("--retries", type=int, default=5,
-                        help="attempts after a failed one, with exponential back-off")
+                        help="attempts after a failed one, with exponential back-off "
+                             "(default: %(default)s)")
     parser.add_argument("--stall-timeout-s", type=_positive_seconds, default=STALL_TIMEOUT_S,
                         metavar="SECONDS",
                         help="an attempt fails (and is retried) after this many seconds "
-                             f"without a byte from the server (default {STALL_TIMEOUT_S:g})")
+                             f"without a byte from the server (default: {STALL_TIMEOUT_S:g})")
     parser.add_argument("--deadline-s", type=_positive_seconds, default=DEADLINE_S,
                         metavar="SECONDS",
                         help="give up the whole download after this many seconds, retries "
-                             f"included; a later run resumes (default {DEADLINE_S:g} = 6 h)")
+                             f"included; a later run resumes (default: {DEADLINE_S:g} = 6 h)")
     parser.add_argument("--max-extract-bytes", type=parse_size, default=MAX_EXTRACT_BYTES,
                         metavar="SIZE",
                         help="refuse an archive that unpacks to more file data than this "
-                             "(e.g. 8GiB, 500MB; default 8GiB, v0.02 needs ~3.4 GB)")
+                             "(e.g. 8GiB, 500MB; default: 8GiB, v0.02 needs ~3.4 GB)")
     parser.add_argument("--max-extract-files", type=_positive_int, default=MAX_EXTRACT_FILES,
                         metavar="N",
-                        help="refuse an archive with more members than this (default "
+                        help="refuse an archive with more members than this (default: "
                              f"{MAX_EXTRACT_FILES:,}; v0.02 has ~105,900)")
     parser.add_argument("--keep-archive", action="store_true",
                         help="keep the .tar.gz after extraction")

@@ -13,6 +13,7 @@ import hashlib
 import http.server
 import io
 import re
+import socket
 import tarfile
 import threading
 import time
@@ -539,8 +540,10 @@ def test_dripping_server_hits_the_deadline(where: str, server: Server,
     server.drip_headers = where == "headers"
     dest = tmp_path / "data"
     began = time.monotonic()
+    # a partial body is resumed; headers alone leave no file, so none is named
+    then = "run again to resume" if where == "body" else "nothing was downloaded; run again"
     with pytest.raises(DataError, match=r"did not finish within the deadline of 0.6 s "
-                                        r"\(\d+ bytes so far\); run again to resume"):
+                                        r"\(\d+ bytes so far\); " + then):
         _get(server, dest, sha, stall_timeout_s=2.0, deadline_s=0.6, retries=3)
     assert 0.55 < time.monotonic() - began < 5.0  # a dripping server would hold on for 20 s
     assert len(server.ranges) == 1  # no retry once the deadline has passed
@@ -582,3 +585,44 @@ def test_kws_download_flags_for_time_outs_and_bounds(server: Server, files: dict
     with pytest.raises(SystemExit):
         main([*base, "--dest", str(tmp_path / "e"), "--max-extract-bytes", "lots"])
     assert "'lots' is not a size" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    """A local port with nothing listening on it (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("url, said", [
+    ("http://nonexistent.invalid/speech_commands_v0.02.tar.gz",
+     "host nonexistent.invalid not found"),
+    ("refused", "refused the connection"),
+])
+def test_unreachable_host_fails_at_once_in_one_line(url: str, said: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    if url == "refused":
+        url = f"http://127.0.0.1:{_free_port()}/speech_commands_v0.02.tar.gz"
+    dest = tmp_path / "data"
+    began = time.monotonic()
+    # the default retries (5, back-off 2 s doubling: 62 s of waiting) must not apply
+    assert main(["download", "--dest", str(dest), "--url", url, "--no-progress"]) == 2
+    assert time.monotonic() - began < 5.0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kws download: error: cannot download ") and said in err, err
+    assert "\n" not in err and "retry" not in err and "interrupted" not in err
+    assert ".part" not in err  # nothing was written, so no partial file is named
+    assert list(dest.iterdir()) == []
+
+
+def test_official_archive_is_fetched_over_https() -> None:
+    from data_scripts.download_speech_commands import RELEASES
+
+    assert all(r.url.startswith("https://download.tensorflow.org/") for r in RELEASES.values())
+
+
+def test_nothing_downloaded_is_not_called_a_resume(server: Server, tmp_path: Path) -> None:
+    server.status = 503  # retryable, and not a byte arrives
+    with pytest.raises(DataError, match=r"failed after 2 attempts \(HTTP 503 .*\); nothing "
+                                        r"was downloaded; run again to retry$"):
+        _get(server, tmp_path / "data", "0" * 64, retries=1)
