@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+
+from kws.commands import require_module
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+"""The installed ``kws`` package: its models are never written beside (kws/assets is the
+package's data, not a work folder)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,15 +24,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("train", "validation", "test"), default="test",
                    help="dataset split (default: %(default)s)")
     p.add_argument("--out", type=Path, help="folder for the PNG and JSON (default: beside "
-                                            "the model)")
+                                            "the model; the current folder for a model "
+                                            "shipped inside the kws package)")
     p.set_defaults(func=run)
 
 
+def default_out_dir(model: Path) -> Path | None:
+    """None (beside the model), or the current folder for a model inside the package."""
+    try:
+        model.resolve().relative_to(PACKAGE_DIR)
+    except (OSError, ValueError):
+        return None
+    return Path.cwd()
+
+
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # only used for a float model
+    require_module("tflite_micro")
     from kws.evaluate import evaluate, format_report
 
-    result = evaluate(args.model, args.data, args.split, args.out)
+    out = args.out if args.out is not None else default_out_dir(args.model)
+    result = evaluate(args.model, args.data, args.split, out)
     print(format_report(result.report))
     print(f"wrote {result.out_dir / f'confusion_{args.split}.png'} and "
           f"{result.out_dir / f'evaluation_{args.split}.json'}")

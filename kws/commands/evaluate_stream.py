@@ -46,13 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "split at one or more SNRs (--data, --snr). The threshold is swept (the "
                     "model runs once per stream) for the DET curve and the false-reject rate "
                     "at the false-accept budget.")
-    p.add_argument("model", type=Path, help="model .tflite")
-    p.add_argument("stream", type=Path, nargs="?", help="a recording (WAV)")
-    p.add_argument("truth", type=Path, nargs="?", help="its truth CSV (start_ms,end_ms,label)")
+    p.add_argument("model", type=Path, nargs="?",
+                   help="model .tflite (default: the shipped model; with exactly two paths "
+                        "they are STREAM TRUTH)")
+    p.add_argument("stream", type=Path, nargs="?",
+                   help="a recording (WAV; default: none, build streams with --data)")
+    p.add_argument("truth", type=Path, nargs="?",
+                   help="its truth CSV (start_ms,end_ms,label; default: none)")
     p.add_argument("--data", type=Path,
                    help="Speech Commands folder: build the streams from it (and, with STREAM, "
                         "read the clean clips named in the truth's source column for the "
-                        "delay after the spoken word)")
+                        "delay after the spoken word; default: none)")
     p.add_argument("--split", default="test",
                    help="split of the built streams (default: %(default)s)")
     p.add_argument("--snr", type=float, nargs="+", default=[10.0],
@@ -66,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "figure (default: %(default)s)")
     add_detector_options(p)
     p.add_argument("--png", type=Path,
-                   help="save the DET curve here (one stream) or NAME_<snr>dB.png (several)")
-    p.add_argument("--json", type=Path, help="save the figures as JSON here")
+                   help="save the DET curve here (one stream) or NAME_<snr>dB.png (several; "
+                        "default: none)")
+    p.add_argument("--json", type=Path, help="save the figures as JSON here (default: none)")
     p.set_defaults(func=run)
 
 
@@ -133,7 +138,15 @@ def _check_options(args: argparse.Namespace) -> None:
         check_out_file(args.json, "--json")
 
 
+def place_paths(args: argparse.Namespace) -> None:
+    """MODEL is optional: two paths are STREAM TRUTH (the shipped model), one or three
+    start with MODEL."""
+    if args.stream is not None and args.truth is None:
+        args.model, args.stream, args.truth = None, args.model, args.stream
+
+
 def run(args: argparse.Namespace) -> int:
+    place_paths(args)
     _check_options(args)
     model = load_classifier(args.model)
     pipeline = build_pipeline(model, args.keywords, args.threshold)

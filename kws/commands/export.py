@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kws.commands import require_module
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``export`` sub-command."""
@@ -17,16 +19,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", type=Path, default=None,
                    help="a .tflite with kws metadata (default: the shipped default model)")
     p.add_argument("--board", choices=("nano33ble", "generic"), default="nano33ble",
-                   help="nano33ble: an Arduino sketch folder; generic: sources and main.cc")
+                   help="nano33ble: an Arduino sketch folder; generic: sources and main.cc "
+                        "(default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="destination folder")
     p.add_argument("--cpu-mhz", type=float, default=None,
-                   help="clock of a generic board, for the timing estimate (default 64)")
+                   help="clock of a generic board, for the timing estimate (default: 64 MHz, "
+                        "the Nano 33 BLE's clock)")
     p.add_argument("--force", action="store_true",
                    help="replace an earlier export even if its files were edited")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    require_module("tflite_micro")      # the tensor arena is measured in TFLite Micro
     from firmware_export.export import export_model
 
     result = export_model(args.model, args.out, args.board, args.cpu_mhz, args.force)

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path, help="WAV/FLAC/OGG file (resampled to 16 kHz mono)")
     p.add_argument("--out", type=Path, help="save the int8 features (frames x coeffs) as .npy")
     p.add_argument("--png", type=Path, help="save a picture of the features")
-    p.add_argument("--config", type=Path, help="YAML with a 'frontend' section")
+    p.add_argument("--config", type=Path, help="YAML with a 'frontend' section (default: "
+                                                         "the built-in front end)")
     p.set_defaults(func=run)
 
 

@@ -29,9 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", type=Path, metavar="DATA_DIR",
                    help="dataset folder (e.g. speech_commands_v0.02 from 'kws download')")
     p.add_argument("--cache", type=Path, default=None,
-                   help=f"feature cache folder (default {default_cache_dir()})")
-    p.add_argument("--data-config", type=Path, help="YAML with a 'data' section")
-    p.add_argument("--frontend-config", type=Path, help="YAML with a 'frontend' section")
+                   help=f"feature cache folder (default: {default_cache_dir()})")
+    p.add_argument("--data-config", type=Path,
+                   help="YAML with a 'data' section (default: the built-in data config, as "
+                        "configs/data.yaml)")
+    p.add_argument("--frontend-config", type=Path,
+                   help="YAML with a 'frontend' section (default: the built-in front end, as "
+                        "configs/frontend.yaml)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
     p.set_defaults(func=run)
