@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kws.commands import missing_extra_message
+from kws.commands import filter_tensorflow_noise, missing_extra_message
 from kws.errors import KwsError
 
 COMMAND_MODULES = [
@@ -124,17 +124,19 @@ EXIT_BROKEN_PIPE = 141
 """Exit code when the reader of stdout went away (``kws ... | head``): 128 + SIGPIPE, what
 the shell reports for a program the signal ended."""
 
-TENSORFLOW_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "ABSL_MIN_LOG_LEVEL": "2",
-                    "GRPC_VERBOSITY": "ERROR"}
-"""Environment that keeps TensorFlow's C++ start-up chatter (INFO and WARNING lines about
-CPU features, oneDNN, absl) off the terminal; set before any command imports TensorFlow.
-A value the user exported wins."""
+TENSORFLOW_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR"}
+"""Environment that keeps TensorFlow's INFO and WARNING log lines off the terminal; set
+before any command imports TensorFlow. A value the user exported wins."""
+
+
 
 
 def quiet_tensorflow() -> None:
-    """Set TENSORFLOW_QUIET (without importing TensorFlow: most commands never do)."""
+    """Set TENSORFLOW_QUIET and filter TensorFlow's load-time chatter, should a command
+    import it (kws.commands.filter_tensorflow_noise); imports nothing heavy."""
     for name, value in TENSORFLOW_QUIET.items():
         os.environ.setdefault(name, value)
+    filter_tensorflow_noise()
 
 
 def _one_line(message: str) -> str:

@@ -6,10 +6,19 @@ pyproject.toml, and how to install it (:func:`missing_extra_message`).
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from kws.errors import KwsError
@@ -71,3 +80,93 @@ def require_module(module: str) -> None:
     """Raise MissingExtraError (one line with the pip command) unless ``module`` imports."""
     if importlib.util.find_spec(module) is None:
         raise MissingExtraError(missing_extra_message(module) or f"needs module {module!r}")
+
+
+TENSORFLOW_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|rebuild TensorFlow "
+    r"with the appropriate compiler flags|To enable the following instructions|"
+    r"Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|"
+    r"Could not find cuda drivers|TF-TRT Warning")
+"""Lines TensorFlow's native libraries write to stderr when they load, whatever
+TF_CPP_MIN_LOG_LEVEL says (absl logs them before its own initialisation): CPU features,
+oneDNN, missing CUDA. Nothing a user can act on."""
+
+
+
+@contextlib.contextmanager
+def stderr_without_tensorflow_noise() -> Iterator[None]:
+    """Capture file descriptor 2 (the native libraries write there directly) in a temporary
+    file, then write every line that is not TENSORFLOW_NOISE back to stderr. Nested uses
+    capture once."""
+    global _capturing
+    if _capturing:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    _capturing = True
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                captured.seek(0)
+                kept = [line for line in
+                        captured.read().decode(errors="replace").splitlines(True)
+                        if not TENSORFLOW_NOISE.search(line)]
+                if kept:
+                    sys.stderr.write("".join(kept))
+                    sys.stderr.flush()
+    finally:
+        os.close(saved)
+        _capturing = False
+
+
+_capturing = False
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """A module loader that runs the real one with stderr_without_tensorflow_noise."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        with stderr_without_tensorflow_noise():
+            self._loader.exec_module(module)
+        with contextlib.suppress(ImportError):  # Python's absl logging: errors only
+            from absl import logging as absl_logging
+
+            absl_logging.set_verbosity(absl_logging.ERROR)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` and ``keras`` as usual, and loads them quietly (_QuietLoader)."""
+
+    MODULES = frozenset({"tensorflow", "keras"})
+
+    def find_spec(self, name: str, path: Any = None, target: ModuleType | None = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if name not in self.MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def filter_tensorflow_noise() -> None:
+    """From now on, TensorFlow and Keras load with their start-up chatter filtered out of
+    stderr (CPU features, oneDNN: lines absl writes before its initialisation, whatever
+    TF_CPP_MIN_LOG_LEVEL says). Imports nothing; idempotent."""
+    if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
