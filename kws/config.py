@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,15 +16,17 @@ from typing import Any, TypeVar, get_type_hints
 
 import yaml
 
+from kws import validate as check
 from kws.errors import ConfigError
+from kws.validate import MAX_SEED as MAX_SEED  # re-exported: the one definition is there
 
 T = TypeVar("T")
 
 MAX_CONFIG_BYTES = 1 << 20
 """Largest config file (YAML or JSON) read: real ones are a few kB, and a parser fed
 megabytes of nesting or aliases can take the whole memory or stack."""
-MAX_SEED = 2**32 - 1
-"""Largest seed: numpy accepts any int, TensorFlow's and Keras' seeds are 32-bit."""
+MAX_EPOCHS = 1_000_000
+"""Most training epochs (a typo guard: real runs have a few hundred)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -58,18 +59,18 @@ class FrontendConfig:
     """Length of one classifier input in milliseconds (49 frames at the defaults)."""
 
     def __post_init__(self) -> None:
-        _positive(self, "sample_rate_hz", "window_ms", "stride_ms", "fft_size", "num_mel",
-                  "num_coeffs", "log_floor", "clip_ms")
         # Integers where tables are sized by them; the upper bounds keep a typo (one zero too
         # many) from building gigabyte tables: audio is at most 192 kHz, clips a minute.
-        _int_in(self, "sample_rate_hz", 1000, 192000)
-        _int_in(self, "fft_size", 2, 65536)
-        _int_in(self, "num_mel", 1, 512)
-        _int_in(self, "num_coeffs", 1, 512)
-        _number_in(self, "clip_ms", 0.0, 60000.0)
-        _number_in(self, "log_floor", 0.0, 1.0)
-        _number_in(self, "lower_hz", 0.0, math.inf)
-        _number_in(self, "upper_hz", 0.0, math.inf)
+        check.int_in("sample_rate_hz", self.sample_rate_hz, 1000, 192000)
+        check.int_in("fft_size", self.fft_size, 2, 65536)
+        check.int_in("num_mel", self.num_mel, 1, 512)
+        check.int_in("num_coeffs", self.num_coeffs, 1, 512)
+        check.positive("window_ms", self.window_ms)
+        check.positive("stride_ms", self.stride_ms)
+        check.number_in("clip_ms", self.clip_ms, 0.0, 60000.0, open_low=True)
+        check.number_in("log_floor", self.log_floor, 0.0, 1.0, open_low=True)
+        check.number_in("lower_hz", self.lower_hz, 0.0)
+        check.number_in("upper_hz", self.upper_hz, 0.0)
         if self.fft_size & (self.fft_size - 1):
             raise ConfigError(f"fft_size={self.fft_size} must be a power of two")
         if self.stride_ms > self.window_ms:
@@ -92,14 +93,10 @@ class FrontendConfig:
             raise ConfigError(f"num_coeffs={self.num_coeffs} exceeds num_mel={self.num_mel}")
         for name in ("output_gain", "output_offset"):
             value = getattr(self, name)
-            if not isinstance(value, tuple) or any(
-                    isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
-                raise ConfigError(f"{name}={value!r} must be a list of numbers")
+            check.numbers(name, value)
             if len(value) != self.num_coeffs:
                 raise ConfigError(
                     f"{name} has {len(value)} values, expected num_coeffs={self.num_coeffs}")
-            if not all(math.isfinite(v) for v in value):
-                raise ConfigError(f"{name}={value} has a non-finite value")
         if not all(0 < g <= 64 for g in self.output_gain):
             raise ConfigError(f"output_gain={self.output_gain} must lie in (0, 64]")
         if self.clip_samples < self.window_samples:
@@ -157,51 +154,22 @@ class DetectorConfig:
     """Capacity of the fixed-size score history (a C array of this many rows)."""
 
     def __post_init__(self) -> None:
-        _positive(self, "hop_frames", "average_window_ms", "min_count", "max_results")
         # Integers (they size C arrays and count frames); bounds far above any real use.
-        _int_in(self, "hop_frames", 1, 1000)
-        _int_in(self, "average_window_ms", 1, 600_000)
-        _int_in(self, "max_results", 1, 65536)
-        _int_in(self, "min_count", 1, 65536)
+        check.int_in("hop_frames", self.hop_frames, 1, 1000)
+        check.int_in("average_window_ms", self.average_window_ms, 1, 600_000)
+        check.int_in("max_results", self.max_results, 1, 65536)
+        check.int_in("min_count", self.min_count, 1, 65536)
         if not isinstance(self.keyword_thresholds, dict) or not all(
                 isinstance(k, str) for k in self.keyword_thresholds):
             raise ConfigError(f"keyword_thresholds={self.keyword_thresholds!r} must map "
                               "keywords to thresholds")
-        if not isinstance(self.keywords, tuple) or not all(
-                isinstance(k, str) and k for k in self.keywords):
-            raise ConfigError(f"keywords={self.keywords!r} must be a list of keywords")
-        if isinstance(self.suppression_ms, bool) or not isinstance(self.suppression_ms, int) \
-                or self.suppression_ms < 0:
-            raise ConfigError(f"suppression_ms={self.suppression_ms!r} must be an int >= 0")
+        check.names("keywords", self.keywords, "keywords")
+        check.int_in("suppression_ms", self.suppression_ms, 0)
         for name, value in [("threshold", self.threshold), *self.keyword_thresholds.items()]:
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
-                raise ConfigError(f"threshold {name}={value!r} must be an int in 0..255")
+            check.int_in(f"threshold {name}", value, 0, 255)
         if self.min_count > self.max_results:
             raise ConfigError(
                 f"min_count={self.min_count} exceeds max_results={self.max_results}")
-
-
-def _positive(obj: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}={value!r} must be a number")
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{name}={value!r} must be a positive finite number")
-
-
-def _int_in(obj: Any, name: str, low: int, high: int) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name}={value!r} must be an int in [{low}, {high}]")
-
-
-def _number_in(obj: Any, name: str, low: float, high: float) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name}={value!r} must be a number")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
@@ -351,14 +319,6 @@ MAX_KERNEL = 256
 """Largest kernel or stride side (the input is 49 x 10 at the defaults)."""
 
 
-def _pair(obj: Any, name: str) -> None:
-    value = getattr(obj, name)
-    if not (isinstance(value, tuple) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_KERNEL
-                    for v in value)):
-        raise ConfigError(f"{name}={value!r} must be two ints in [1, {MAX_KERNEL}]")
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BlockConfig:
     """One depthwise-separable block of the DS-CNN: depthwise conv + BN + ReLU, 1x1 conv + BN +
@@ -372,10 +332,9 @@ class BlockConfig:
     """Depthwise stride (time, coefficients)."""
 
     def __post_init__(self) -> None:
-        _positive(self, "filters")
-        _int_in(self, "filters", 1, MAX_CHANNELS)
-        _pair(self, "kernel")
-        _pair(self, "stride")
+        check.int_in("filters", self.filters, 1, MAX_CHANNELS)
+        check.int_pair("kernel", self.kernel, 1, MAX_KERNEL)
+        check.int_pair("stride", self.stride, 1, MAX_KERNEL)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -405,10 +364,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ConfigError(f"model name={self.name!r} must be an identifier")
-        _positive(self, "stem_filters")
-        _int_in(self, "stem_filters", 1, MAX_CHANNELS)
-        _pair(self, "stem_kernel")
-        _pair(self, "stem_stride")
+        check.int_in("stem_filters", self.stem_filters, 1, MAX_CHANNELS)
+        check.int_pair("stem_kernel", self.stem_kernel, 1, MAX_KERNEL)
+        check.int_pair("stem_stride", self.stem_stride, 1, MAX_KERNEL)
         if not isinstance(self.blocks, tuple):
             raise ConfigError(f"blocks={self.blocks!r} must be a list of blocks")
         blocks = []
@@ -425,12 +383,9 @@ class ModelConfig:
         if len(blocks) > 64:
             raise ConfigError(f"blocks has {len(blocks)} blocks, at most 64")
         object.__setattr__(self, "blocks", tuple(blocks))
-        for name in ("stem_dropout", "head_dropout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not 0 <= value < 1:
-                raise ConfigError(f"{name}={value!r} must be a number in [0, 1)")
-        _number_in(self, "l2", 0.0, 1.0)
+        check.number_in("stem_dropout", self.stem_dropout, 0.0, 1.0, open_high=True)
+        check.number_in("head_dropout", self.head_dropout, 0.0, 1.0, open_high=True)
+        check.number_in("l2", self.l2, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -470,50 +425,32 @@ class TrainConfig:
     """Seed of every random choice (initial weights, augmentation, order, dropout)."""
 
     def __post_init__(self) -> None:
-        _positive(self, "epochs", "batch_size", "learning_rate", "min_learning_rate")
-        for name in ("epochs", "batch_size", "warmup_epochs", "early_stopping_patience",
-                     "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name}={value!r} must be an int >= 0")
-        _int_in(self, "epochs", 1, 1_000_000)
-        _int_in(self, "batch_size", 1, 65536)
-        _int_in(self, "seed", 0, MAX_SEED)
-        _number_in(self, "learning_rate", 0.0, 10.0)
-        _number_in(self, "min_learning_rate", 0.0, 10.0)
-        _number_in(self, "distill_weight", 0.0, 1.0)
-        for name in ("teachers", "train_splits"):
-            value = getattr(self, name)
-            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
-                raise ConfigError(f"{name}={value!r} must be a list of names")
-        if not isinstance(self.schedule, str) or not isinstance(self.keep, str):
-            raise ConfigError(f"schedule={self.schedule!r} and keep={self.keep!r} must be "
-                              "names")
+        check.int_in("epochs", self.epochs, 1, MAX_EPOCHS)
+        check.int_in("batch_size", self.batch_size, 1, 65536)
+        check.int_in("warmup_epochs", self.warmup_epochs, 0)
+        check.int_in("early_stopping_patience", self.early_stopping_patience, 0)
+        check.seed("seed", self.seed)
+        check.number_in("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
+        check.number_in("min_learning_rate", self.min_learning_rate, 0.0, 10.0, open_low=True)
+        check.number_in("label_smoothing", self.label_smoothing, 0.0, 1.0, open_high=True)
+        check.number_in("weight_averaging", self.weight_averaging, 0.0, 1.0, open_high=True)
+        check.number_in("distill_weight", self.distill_weight, 0.0, 1.0)
+        check.names("teachers", self.teachers)
+        check.names("train_splits", self.train_splits)
+        check.one_of("schedule", self.schedule, ("cosine", "constant"))
+        check.one_of("keep", self.keep, ("best", "last"))
         if self.min_learning_rate > self.learning_rate:
             raise ConfigError(f"min_learning_rate={self.min_learning_rate} exceeds "
                               f"learning_rate={self.learning_rate}")
         if self.warmup_epochs >= self.epochs:
             raise ConfigError(
                 f"warmup_epochs={self.warmup_epochs} must be below epochs={self.epochs}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ConfigError(f"schedule={self.schedule!r} must be 'cosine' or 'constant'")
-        value = self.label_smoothing
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or not 0 <= value < 1:
-            raise ConfigError(f"label_smoothing={value!r} must be a number in [0, 1)")
-        if isinstance(self.weight_averaging, bool) or not isinstance(
-                self.weight_averaging, (int, float)) or not 0 <= self.weight_averaging < 1:
-            raise ConfigError(f"weight_averaging={self.weight_averaging!r} must be in [0, 1)")
-        if not 0 <= self.distill_weight <= 1 or isinstance(self.distill_weight, bool):
-            raise ConfigError(f"distill_weight={self.distill_weight!r} must be in [0, 1]")
         if bool(self.teachers) != (self.distill_weight > 0):
             raise ConfigError(f"teachers={list(self.teachers)} and distill_weight="
                               f"{self.distill_weight} go together (both set or neither)")
         if self.train_splits not in (("train",), ("train", "validation")):
             raise ConfigError(f"train_splits={list(self.train_splits)} must be [train] or "
                               "[train, validation]")
-        if self.keep not in ("best", "last"):
-            raise ConfigError(f"keep={self.keep!r} must be 'best' or 'last'")
         if "validation" in self.train_splits and (self.keep == "best"
                                                   or self.early_stopping_patience):
             raise ConfigError("training on validation needs keep: last and "

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from kws import validate as check
 from kws.data.streams import StreamSpec, TruthEvent, make_stream, read_clip_file
 from kws.data.training import ClipSet
 from kws.data.windows import share_inside, speech_energy, window_label
 from kws.detector import build_detector_tables
-from kws.errors import ConfigError
 from kws.labels import LABELS
 from kws.stream import Classifier, detector_config_of, frontend_config_of, score_audio
 from kws.stream_eval import match
-from kws.tuning import fast_detect
+from kws.tuning import MAX_STREAM_MINUTES, fast_detect
 
 WINDOW_OFFSETS_HOPS = (0, 2, 4)
 """Windows taken per false accept: ending at the detection and 2 and 4 hops before it."""
@@ -48,10 +48,10 @@ class MiningSpec:
     """Seed of the first stream (then + 1, ...); not the tuning or test streams' seeds."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.minutes <= 600:
-            raise ConfigError(f"minutes={self.minutes!r} must be in (0, 600]")
-        if not 0 <= self.threshold_margin <= 255:
-            raise ConfigError(f"threshold_margin={self.threshold_margin!r} must be in 0..255")
+        check.number_in("minutes", self.minutes, 0.0, MAX_STREAM_MINUTES, open_low=True)
+        check.numbers("snrs_db", self.snrs_db, empty=False)
+        check.int_in("threshold_margin", self.threshold_margin, 0, 255)
+        check.seed("seed", self.seed)
 
 
 def label_window(start: int, samples: int, truth: list[TruthEvent],

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from kws import validate as check
 from kws.config import DetectorConfig
 from kws.data.splits import TUNING
 from kws.data.streams import StreamSpec, TruthEvent, make_stream
@@ -40,6 +41,8 @@ WINDOWS_MS = (160, 240, 320, 400, 560, 720, 880)
 MIN_COUNTS = (1, 2, 3, 5)
 SUPPRESSIONS_MS = (1000, 1500)
 THRESHOLDS = (*range(100, 256, 4), 255)
+MAX_STREAM_MINUTES = 600.0
+"""Longest tuning or mining stream, in minutes (ten hours: a typo guard)."""
 BOUND_SNR_DB = 20.0
 """SNR of the keywords-only stream on which no detection may come late."""
 
@@ -60,14 +63,11 @@ class TuningSpec:
     """Seed of the first stream (the others use seed + 1, + 2, ...)."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fa_per_hour) and self.fa_per_hour > 0):
-            raise ConfigError(f"fa_per_hour={self.fa_per_hour!r} must be a positive number")
-        if not self.snrs_db or not all(math.isfinite(s) for s in self.snrs_db):
-            raise ConfigError(f"snrs_db={list(self.snrs_db)} must be finite numbers")
-        if not (math.isfinite(self.minutes) and 0 < self.minutes <= 600):
-            raise ConfigError(f"minutes={self.minutes!r} must be in (0, 600]")
-        if not (math.isfinite(self.bound_minutes) and 0 <= self.bound_minutes <= 600):
-            raise ConfigError(f"bound_minutes={self.bound_minutes!r} must be in [0, 600]")
+        check.positive("fa_per_hour", self.fa_per_hour)
+        check.numbers("snrs_db", self.snrs_db, empty=False)
+        check.number_in("minutes", self.minutes, 0.0, MAX_STREAM_MINUTES, open_low=True)
+        check.number_in("bound_minutes", self.bound_minutes, 0.0, MAX_STREAM_MINUTES)
+        check.seed("seed", self.seed)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from kws import validate as check
 from kws.errors import ConfigError
+from kws.validate import MAX_SEED as MAX_SEED  # re-exported: the one definition is there
 
 MAX_GAIN_DB = 40.0
 """Largest |gain| the augmenter accepts: beyond +-40 dB a clip is all clipping or all zeros."""
@@ -24,8 +26,6 @@ ADDED_LATER = {"noise_snr_db_range": None, "shift_late_ms": None, "speed_perturb
                "extra_clips": []}
 """Settings added after the first runs, with their "off" values: while off they are left out
 of the data fingerprint (kws.data.SpeechCommandsData), so that older runs keep their hash."""
-MAX_SEED = 2**32 - 1
-"""Largest seed (as kws.config.MAX_SEED: TensorFlow's and Keras' seeds are 32-bit)."""
 WINDOW_KEYWORD_SHARE = 0.8
 """A stream window is labelled with a keyword when at least this share of the keyword's
 active speech energy lies inside it (kws.data.windows)."""
@@ -106,65 +106,37 @@ class DataConfig:
     """Seed of every random choice (unknown sampling, silence cuts, augmentation)."""
 
     def __post_init__(self) -> None:
-        for name in ("validation_percent", "testing_percent"):
-            _number_in(self, name, 0.0, 100.0)
+        check.number_in("validation_percent", self.validation_percent, 0.0, 100.0)
+        check.number_in("testing_percent", self.testing_percent, 0.0, 100.0)
         if self.validation_percent + self.testing_percent >= 100.0:
             raise ConfigError(
                 f"validation_percent={self.validation_percent} + testing_percent="
                 f"{self.testing_percent} leaves no training data (must be < 100)")
-        _number_in(self, "silence_share", 0.0, 1.0)
-        _number_in(self, "noise_probability", 0.0, 1.0)
-        _number_in(self, "shift_ms", 0.0, 1000.0)
+        check.number_in("silence_share", self.silence_share, 0.0, 1.0)
+        check.number_in("noise_probability", self.noise_probability, 0.0, 1.0)
+        check.number_in("shift_ms", self.shift_ms, 0.0, 1000.0)
         if self.shift_late_ms is not None:
-            _number_in(self, "shift_late_ms", 0.0, 1000.0)
+            check.number_in("shift_late_ms", self.shift_late_ms, 0.0, 1000.0)
         if self.unknown_share is not None:
-            _number_in(self, "unknown_share", 0.0, math.inf)
-        _range_in(self, "silence_volume_range", 0.0, 1.0)
-        _range_in(self, "noise_volume_range", 0.0, 1.0)
+            check.number_in("unknown_share", self.unknown_share, 0.0, math.inf)
+        check.range_in("silence_volume_range", self.silence_volume_range, 0.0, 1.0)
+        check.range_in("noise_volume_range", self.noise_volume_range, 0.0, 1.0)
         if self.noise_snr_db_range is not None:
-            _range_in(self, "noise_snr_db_range", -MAX_SNR_DB / 3, MAX_SNR_DB)
-        _range_in(self, "gain_db_range", -MAX_GAIN_DB, MAX_GAIN_DB)
-        _number_in(self, "speed_perturb", 0.0, 0.45)
-        _number_in(self, "eq_db", 0.0, 20.0)
-        _number_in(self, "reverb_prob", 0.0, 1.0)
-        _number_in(self, "mixup_alpha", 0.0, 10.0)
-        _number_in(self, "mixup_prob", 0.0, 1.0)
-        _number_in(self, "stream_windows", 0.0, 20.0)
+            check.range_in("noise_snr_db_range", self.noise_snr_db_range, -MAX_SNR_DB / 3,
+                           MAX_SNR_DB)
+        check.range_in("gain_db_range", self.gain_db_range, -MAX_GAIN_DB, MAX_GAIN_DB)
+        check.number_in("speed_perturb", self.speed_perturb, 0.0, 0.45)
+        check.number_in("eq_db", self.eq_db, 0.0, 20.0)
+        check.number_in("reverb_prob", self.reverb_prob, 0.0, 1.0)
+        check.number_in("mixup_alpha", self.mixup_alpha, 0.0, 10.0)
+        check.number_in("mixup_prob", self.mixup_prob, 0.0, 1.0)
+        check.number_in("stream_windows", self.stream_windows, 0.0, 20.0)
         for name in ("time_masks", "time_mask_frames", "freq_masks", "freq_mask_coeffs"):
-            _int_in(self, name, 0, 1000)
+            check.int_in(name, getattr(self, name), 0, 1000)
         if self.tuning_percent is not None:
-            _number_in(self, "tuning_percent", 1.0, 99.0)
+            check.number_in("tuning_percent", self.tuning_percent, 1.0, 99.0)
         if self.hard_negatives is not None and (not isinstance(self.hard_negatives, str)
                                                 or not self.hard_negatives):
             raise ConfigError(f"hard_negatives={self.hard_negatives!r} must be a file path")
-        if not isinstance(self.extra_clips, tuple) or not all(
-                isinstance(x, str) and x for x in self.extra_clips):
-            raise ConfigError(f"extra_clips={self.extra_clips!r} must be a list of file paths")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r} must be an int >= 0")
-        if self.seed > MAX_SEED:
-            raise ConfigError(f"seed={self.seed!r} must be at most {MAX_SEED}")
-
-
-def _number_in(obj: object, name: str, low: float, high: float) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name}={value!r} must be a number")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
-
-
-def _int_in(obj: object, name: str, low: int, high: int) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name}={value!r} must be an int in [{low}, {high}]")
-
-
-def _range_in(obj: object, name: str, low: float, high: float) -> None:
-    value = getattr(obj, name)
-    if not isinstance(value, tuple) or len(value) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
-        raise ConfigError(f"{name}={value!r} must be two numbers [min, max]")
-    lo, hi = value
-    if not all(math.isfinite(v) for v in value) or not low <= lo <= hi <= high:
-        raise ConfigError(f"{name}={list(value)} must satisfy {low} <= min <= max <= {high}")
+        check.names("extra_clips", self.extra_clips, "file paths")
+        check.seed("seed", self.seed)
