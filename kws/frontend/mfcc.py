@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from kws.config import FrontendConfig
-from kws.errors import AudioError
+from kws.errors import ArgumentError, AudioError
 from kws.frontend import native
 from kws.frontend.dct import dct_int8
 from kws.frontend.fft import real_fft
@@ -95,10 +95,12 @@ def mfcc_batch(audio: np.ndarray, config: FrontendConfig | None = None,
     backend: "numpy" (vectorized over all frames), "native" (the board's C front end
     compiled for this machine, see kws.frontend.native) or "auto" (native when a C compiler
     is present). Both give the same integers; tests hold them equal on the whole corpus.
+    Raises ArgumentError (a ConfigError) for another backend, AudioError for audio that is not
+    int16 (clips, samples).
     """
     config = config or FrontendConfig()
     if backend not in ("auto", "numpy", "native"):
-        raise ValueError(f"backend={backend!r} must be 'auto', 'numpy' or 'native'")
+        raise ArgumentError(f"backend={backend!r} must be 'auto', 'numpy' or 'native'")
     audio = _check_audio(audio)
     if audio.ndim != 2:
         raise AudioError(f"mfcc_batch expects (clips, samples), got shape {audio.shape}")
