@@ -129,6 +129,10 @@ class FrontendConfig:
         return 1 + (num_samples - self.window_samples) // self.stride_samples
 
 
+
+MAX_RESULTS_LIMIT = 65535
+"""Largest detector ring (uint16 indices in C; int32 sums stay below 255 * 65535 < 2**31)."""
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DetectorConfig:
     """Streaming detector knobs (in the spirit of TFLite Micro's RecognizeCommands).
@@ -157,8 +161,8 @@ class DetectorConfig:
         # Integers (they size C arrays and count frames); bounds far above any real use.
         check.int_in("hop_frames", self.hop_frames, 1, 1000)
         check.int_in("average_window_ms", self.average_window_ms, 1, 600_000)
-        check.int_in("max_results", self.max_results, 1, 65536)
-        check.int_in("min_count", self.min_count, 1, 65536)
+        check.int_in("max_results", self.max_results, 1, MAX_RESULTS_LIMIT)
+        check.int_in("min_count", self.min_count, 1, MAX_RESULTS_LIMIT)
         if not isinstance(self.keyword_thresholds, dict) or not all(
                 isinstance(k, str) for k in self.keyword_thresholds):
             raise ConfigError(f"keyword_thresholds={self.keyword_thresholds!r} must map "

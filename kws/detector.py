@@ -40,7 +40,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kws.config import DetectorConfig
+from kws.config import MAX_RESULTS_LIMIT, DetectorConfig
 from kws.errors import ConfigError, KwsError
 from kws.labels import SILENCE, UNKNOWN
 
@@ -52,8 +52,6 @@ INT32_MAX = 2**31 - 1
 """Timestamps are int32 milliseconds: a stream may run for 24.8 days before they overflow."""
 NEVER = -1
 """``last_detection_ms`` before the first detection (valid times are >= 0)."""
-MAX_RESULTS_LIMIT = 65535
-"""Largest ring (uint16 indices in C; int32 sums stay below 255 * 65535 < 2**31)."""
 
 
 class DetectorError(KwsError):
