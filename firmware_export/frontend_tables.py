@@ -31,7 +31,6 @@ num_bins <= fft_size / 2; other configurations raise ConfigError here, before an
 from __future__ import annotations
 
 import dataclasses
-import os
 import zlib
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 from firmware_export import ExportError
 from kws.config import FrontendConfig
 from kws.errors import ConfigError
+from kws.fileio import atomic_write_bytes, remove_stale_temps
 from kws.frontend import tables as T
 from kws.frontend.tables import FrontendTables, build_tables
 
@@ -262,14 +262,11 @@ extern const int64_t kws_dct_offset[KWS_NUM_COEFFS];
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``text`` to ``path`` atomically (kws.fileio: a synced hidden temporary named
+    with our pid, which a later run's remove_stale_temps deletes if we are killed)."""
     try:
-        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, text.encode("ascii"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ExportError(f"cannot write {path}: {exc.strerror}") from None
 
 
@@ -282,6 +279,7 @@ def write_frontend_tables(config: FrontendConfig, out_dir: str | Path) -> list[P
     """
     out = Path(out_dir)
     files = render_frontend_tables(config)
+    remove_stale_temps(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
