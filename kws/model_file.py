@@ -12,7 +12,7 @@ Python schema that ai-edge-litert ships (``ai_edge_litert.schema_py_generated``,
    metadata index in range; buffers inside the file; constant tensors exactly as large as
    their shape and type say; quantization finite, positive and of the right length; operators
    in topological order, each tensor written once.
-3. **Operators** (:func:`_check_operator`): only the operators kws models use
+3. **Operators** (:func:`kws.model_ops.check_operator`): only the operators kws models use
    (:data:`SUPPORTED_OPS`), each with the inputs, types, options and output shape that TFLite
    Micro's kernels accept (a DEPTHWISE_CONV_2D whose ``depth_multiplier`` disagrees with its
    channels, which LiteRT ignores and TFLite Micro trusts, is refused here).
@@ -32,7 +32,6 @@ first thing found wrong.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -41,6 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from kws.errors import ModelError
+from kws.model_ops import BIAS_OPS, MAX_DIM, POOL_OPS, SUPPORTED_OPS, check_operator
+from kws.model_types import INT8, TENSOR_TYPES, Operator, Refused, Tensor, TfliteModel
+
+__all__ = ["FILE_IDENTIFIER", "MAX_MODEL_BYTES", "SUPPORTED_OPS", "TENSOR_TYPES", "Operator",
+           "Tensor", "TfliteModel", "content_hash", "load_model_bytes", "parse_metadata_json",
+           "parse_tflite", "schema"]
 
 FILE_IDENTIFIER = b"TFL3"
 """The 4-byte FlatBuffer file identifier of TFLite models (bytes 4..7)."""
@@ -52,104 +57,16 @@ MAX_BUFFERS = 2048
 MAX_OPERATOR_CODES = 256
 MAX_METADATA_ENTRIES = 64
 MAX_RANK = 5
-MAX_DIM = 1 << 16
-"""Largest size of one tensor dimension."""
 MAX_ELEMENTS = 1 << 22
 """Most elements in one tensor (4 M: 16 MB at int32)."""
 MAX_ACTIVATION_BYTES = 64 << 20
 """Most bytes of all non-constant tensors together (what an interpreter would allocate)."""
-MAX_STRIDE = 64
-MIN_BETA, MAX_BETA = 1e-3, 1e3
-"""Range of SOFTMAX's beta accepted (converters write 1.0)."""
 MIN_SCALE, MAX_SCALE = 1e-12, 1e6
 """Range of a quantization scale accepted (real models: about 1e-5 to 1)."""
 MAX_METADATA_JSON_BYTES = 64 << 10
 """Largest kws metadata entry (bytes of JSON)."""
 MAX_JSON_DEPTH = 8
 """Deepest nesting of lists and objects in the kws metadata."""
-
-TENSOR_TYPES: dict[int, tuple[str, int]] = {
-    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
-    5: ("string", 1), 6: ("bool", 1), 7: ("int16", 2), 9: ("int8", 1), 10: ("float64", 8),
-    12: ("uint64", 8), 15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 1),
-}
-"""TensorType code -> (numpy-style name, bytes per element)."""
-INT8, INT32 = 9, 2
-
-SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "ADD", "RELU", "RELU6", "LOGISTIC",
-                 "QUANTIZE", "DEQUANTIZE")
-"""Operators a kws model may use (int8 kernels of TFLite Micro whose options are checked)."""
-_CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
-_POOL_OPS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
-_ELEMENTWISE_OPS = ("RELU", "RELU6", "LOGISTIC", "QUANTIZE", "DEQUANTIZE")
-_PADDING = {0: "SAME", 1: "VALID"}
-_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
-BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-"""Operators whose third input is an int32 bias (its quantization is never read)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Tensor:
-    """One tensor of the subgraph.
-
-    shape: dimensions (batch first, NHWC for images); dtype: e.g. "int8"; buffer: index into
-    the model's buffers (0 = no data); scale / zero_point: per-tensor (or per-channel) affine
-    quantization, real = scale * (q - zero_point); empty when not quantized; data: the
-    constant's bytes (b"" for activations).
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    type_code: int
-    buffer: int
-    scale: tuple[float, ...]
-    zero_point: tuple[int, ...]
-    quantized_dimension: int = 0
-    data: bytes = b""
-
-    @property
-    def size(self) -> int:
-        """Number of elements (product of the shape; 1 for a scalar)."""
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the tensor's elements."""
-        return self.size * TENSOR_TYPES[self.type_code][1]
-
-
-@dataclasses.dataclass(frozen=True)
-class Operator:
-    """One operator: its BuiltinOperator code and name, tensor indices (-1 = absent input),
-    its builtin options as a dict of the schema's field names (``{}`` when none) and, for
-    pooling operators, the filter size (height, width)."""
-
-    code: int
-    name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    options: dict[str, Any]
-    pool_filter: tuple[int, int] | None
-
-
-@dataclasses.dataclass(frozen=True)
-class TfliteModel:
-    """A verified .tflite (its one subgraph)."""
-
-    version: int
-    operator_codes: tuple[int, ...]
-    """BuiltinOperator code of each OperatorCode entry, in file order."""
-    custom_codes: tuple[str, ...]
-    """custom_code string of each OperatorCode entry ('' for builtins)."""
-    tensors: tuple[Tensor, ...]
-    operators: tuple[Operator, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    num_subgraphs: int
-    metadata: dict[str, bytes]
-    """Named metadata entries -> the bytes of their buffers."""
 
 
 @lru_cache(maxsize=1)
@@ -198,15 +115,12 @@ def load_model_bytes(source: str | Path | bytes | bytearray | memoryview) -> tup
 # 1. Bounds, before anything is unpacked
 # --------------------------------------------------------------------------------------------
 
-class _Refused(Exception):
-    """A check failed; the message is the reason (ModelError adds the file name)."""
-
 
 def _count(n: int, limit: int, what: str, size: int, data_len: int) -> int:
     if n > limit:
-        raise _Refused(f"{n} {what} (at most {limit})")
+        raise Refused(f"{n} {what} (at most {limit})")
     if n * size > data_len:
-        raise _Refused(f"{what}: a vector of {n} runs past the end of the file")
+        raise Refused(f"{what}: a vector of {n} runs past the end of the file")
     return n
 
 
@@ -217,7 +131,7 @@ def _check_table_vectors(obj: Any, data_len: int, where: str) -> None:
         if attr.endswith("Length") and not attr.startswith("_"):
             n = getattr(obj, attr)()
             if n > data_len:
-                raise _Refused(f"{where}: {attr[:-6]} claims {n} elements")
+                raise Refused(f"{where}: {attr[:-6]} claims {n} elements")
 
 
 def _check_bounds(data: bytes) -> Any:
@@ -225,7 +139,7 @@ def _check_bounds(data: bytes) -> Any:
     fb = schema()
     n = len(data)
     if n < 8 or data[4:8] != FILE_IDENTIFIER:
-        raise _Refused(f"not a TFLite model (bytes 4..7 are {bytes(data[4:8])!r}, expected "
+        raise Refused(f"not a TFLite model (bytes 4..7 are {bytes(data[4:8])!r}, expected "
                        f"{FILE_IDENTIFIER!r})")
     model = fb.Model.GetRootAs(data, 0)
     _count(model.OperatorCodesLength(), MAX_OPERATOR_CODES, "operator codes", 4, n)
@@ -245,7 +159,7 @@ def _check_bounds(data: bytes) -> Any:
         _count(sig.OutputsLength(), MAX_TENSORS, "signature outputs", 4, n)
     subgraphs = _count(model.SubgraphsLength(), 1, "subgraphs", 4, n)
     if subgraphs == 0:
-        raise _Refused("no subgraph")
+        raise Refused("no subgraph")
     sub = model.Subgraphs(0)
     _count(sub.TensorsLength(), MAX_TENSORS, "tensors", 4, n)
     _count(sub.OperatorsLength(), MAX_OPERATORS, "operators", 4, n)
@@ -257,9 +171,9 @@ def _check_bounds(data: bytes) -> Any:
         _count(tensor.ShapeSignatureLength(), MAX_RANK, f"signature dimensions of tensor {i}",
                4, n)
         if tensor.Sparsity() is not None:
-            raise _Refused(f"tensor {i} is sparse (not supported)")
+            raise Refused(f"tensor {i} is sparse (not supported)")
         if tensor.VariantTensorsLength():
-            raise _Refused(f"tensor {i} has variant tensors (not supported)")
+            raise Refused(f"tensor {i} has variant tensors (not supported)")
         q = tensor.Quantization()
         if q is not None:
             for what, length, size in (("scales", q.ScaleLength(), 4),
@@ -268,7 +182,7 @@ def _check_bounds(data: bytes) -> Any:
                                        ("maximums", q.MaxLength(), 4)):
                 _count(length, MAX_DIM, f"{what} of tensor {i}", size, n)
             if q.DetailsType() != 0:
-                raise _Refused(f"tensor {i} has custom quantization (not supported)")
+                raise Refused(f"tensor {i} has custom quantization (not supported)")
     for i in range(sub.OperatorsLength()):
         op = sub.Operators(i)
         _count(op.InputsLength(), 16, f"inputs of operator {i}", 4, n)
@@ -277,7 +191,7 @@ def _check_bounds(data: bytes) -> Any:
         _count(op.MutatingVariableInputsLength(), 16, f"mutating inputs of operator {i}", 1, n)
         _check_table_vectors(op, n, f"operator {i}")
         if op.CustomOptionsLength() or op.LargeCustomOptionsSize():
-            raise _Refused(f"operator {i} has custom options (not supported)")
+            raise Refused(f"operator {i} has custom options (not supported)")
         opts_type = op.BuiltinOptionsType()
         table = op.BuiltinOptions()
         if opts_type and table is not None:
@@ -287,7 +201,7 @@ def _check_bounds(data: bytes) -> Any:
                 options.Init(table.Bytes, table.Pos)
                 _check_table_vectors(options, n, f"options of operator {i}")
         if op.BuiltinOptions2Type():
-            raise _Refused(f"operator {i} uses builtin_options_2 (not supported)")
+            raise Refused(f"operator {i} uses builtin_options_2 (not supported)")
     return model
 
 
@@ -325,7 +239,7 @@ def _buffer_bytes(buf: Any, data: bytes, index: int) -> bytes:
     offset, size = int(buf.offset or 0), int(buf.size or 0)
     if offset > 1:  # large models keep buffer data after the FlatBuffer
         if offset + size > len(data):
-            raise _Refused(f"buffer {index} ({size} bytes at {offset}) lies outside the file")
+            raise Refused(f"buffer {index} ({size} bytes at {offset}) lies outside the file")
         return data[offset:offset + size]
     if buf.data is None:
         return b""
@@ -338,16 +252,16 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
     shape = _ints(t.shape)
     for d in shape:
         if not 1 <= d <= MAX_DIM:
-            raise _Refused(f"tensor {index} has dimension {d} (1..{MAX_DIM})")
+            raise Refused(f"tensor {index} has dimension {d} (1..{MAX_DIM})")
     if math.prod(shape) > MAX_ELEMENTS:
-        raise _Refused(f"tensor {index} has {math.prod(shape)} elements (at most "
+        raise Refused(f"tensor {index} has {math.prod(shape)} elements (at most "
                        f"{MAX_ELEMENTS})")
     type_code = int(t.type)
     if type_code not in TENSOR_TYPES:
-        raise _Refused(f"tensor {index} has unknown type {type_code}")
+        raise Refused(f"tensor {index} has unknown type {type_code}")
     buffer = int(t.buffer)
     if buffer >= len(buffers):
-        raise _Refused(f"tensor {index} names buffer {buffer} of {len(buffers)}")
+        raise Refused(f"tensor {index} names buffer {buffer} of {len(buffers)}")
     scale: tuple[float, ...] = ()
     zero: tuple[int, ...] = ()
     qdim = 0
@@ -355,26 +269,26 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
     if q is not None:
         scale, zero, qdim = _floats(q.scale), _ints(q.zeroPoint), int(q.quantizedDimension)
         if not all(math.isfinite(s) and MIN_SCALE <= s <= MAX_SCALE for s in scale):
-            raise _Refused(f"tensor {index} has a quantization scale that is not a positive "
+            raise Refused(f"tensor {index} has a quantization scale that is not a positive "
                            "finite number")
         if scale:
             if not 0 <= qdim < max(len(shape), 1):
-                raise _Refused(f"tensor {index} quantizes along dimension {qdim} of "
+                raise Refused(f"tensor {index} quantizes along dimension {qdim} of "
                                f"{len(shape)}")
             if len(scale) > 1 and (not shape or len(scale) != shape[qdim]):
-                raise _Refused(f"tensor {index} has {len(scale)} scales for "
+                raise Refused(f"tensor {index} has {len(scale)} scales for "
                                f"{shape[qdim] if shape else 1} channels")
             if len(zero) not in (1, len(scale)):
-                raise _Refused(f"tensor {index} has {len(zero)} zero points for "
+                raise Refused(f"tensor {index} has {len(zero)} zero points for "
                                f"{len(scale)} scales")
         elif zero:
-            raise _Refused(f"tensor {index} has zero points but no scales")
+            raise Refused(f"tensor {index} has zero points but no scales")
         if type_code == INT8 and not all(-128 <= z <= 127 for z in zero):
-            raise _Refused(f"tensor {index} has an int8 zero point outside -128..127")
+            raise Refused(f"tensor {index} has an int8 zero point outside -128..127")
     payload = buffers[buffer]
     size = math.prod(shape) * TENSOR_TYPES[type_code][1]
     if payload and len(payload) != size:
-        raise _Refused(f"tensor {index} holds {len(payload)} bytes, its shape and type need "
+        raise Refused(f"tensor {index} holds {len(payload)} bytes, its shape and type need "
                        f"{size}")
     return Tensor(name=_text(t.name), shape=shape, dtype=TENSOR_TYPES[type_code][0],
                   type_code=type_code, buffer=buffer, scale=scale, zero_point=zero,
@@ -394,153 +308,6 @@ def _options_dict(op: Any) -> dict[str, Any]:
     return out
 
 
-def _out_size(size: int, kernel: int, stride: int, dilation: int, padding: int) -> int:
-    """Output length of a convolution/pool along one axis (TFLite's ComputeOutSize)."""
-    effective = (kernel - 1) * dilation + 1
-    if padding == 0:  # SAME
-        return (size + stride - 1) // stride
-    return (size - effective + stride) // stride  # VALID
-
-
-def _check_common_options(name: str, opts: dict[str, Any], *, pool: bool) -> None:
-    if opts.get("padding", 0) not in _PADDING:
-        raise _Refused(f"{name} padding {opts.get('padding')} (SAME or VALID)")
-    if opts.get("fusedActivationFunction", 0) not in _ACTIVATIONS:
-        raise _Refused(f"{name} fused activation {opts.get('fusedActivationFunction')}")
-    keys = ["strideH", "strideW"] + (["filterHeight", "filterWidth"] if pool else
-                                    ["dilationHFactor", "dilationWFactor"])
-    for key in keys:
-        value = opts.get(key, 1)
-        if not 1 <= value <= (MAX_DIM if key.startswith("filter") else MAX_STRIDE):
-            raise _Refused(f"{name} {key}={value}")
-
-
-def _check_operator(i: int, op: Operator, tensors: tuple[Tensor, ...]) -> None:
-    """Inputs, types, options and output shape of one operator, as TFLite Micro needs them."""
-    name = f"operator {i} ({op.name})"
-
-    def t(k: int) -> Tensor:
-        return tensors[op.inputs[k]]
-
-    def need(count_in: tuple[int, ...], count_out: int = 1) -> None:
-        if len(op.inputs) not in count_in or len(op.outputs) != count_out:
-            raise _Refused(f"{name} has {len(op.inputs)} inputs and {len(op.outputs)} "
-                           f"outputs")
-        if any(k < 0 for k in op.inputs[:1]) or any(k < 0 for k in op.outputs):
-            raise _Refused(f"{name} lacks its input or output tensor")
-
-    def int8(*tensor_list: Tensor) -> None:
-        for tensor in tensor_list:
-            if tensor.type_code != INT8 or not tensor.scale:
-                raise _Refused(f"{name}: tensor {tensor.name or '?'} is {tensor.dtype}"
-                               f"{'' if tensor.scale else ' unquantized'}, the int8 kernel "
-                               "needs quantized int8")
-
-    opts = op.options
-    if op.name in _CONV_OPS:
-        need((2, 3))
-        x, w, y = t(0), t(1), tensors[op.outputs[0]]
-        int8(x, w, y)
-        if len(x.shape) != 4 or len(w.shape) != 4 or len(y.shape) != 4:
-            raise _Refused(f"{name} needs 4-D input, filter and output")
-        if not w.data:
-            raise _Refused(f"{name}: the filter is not a constant")
-        _check_common_options(name, opts, pool=False)
-        n, h, wd, cin = x.shape
-        if op.name == "CONV_2D":
-            cout, kh, kw, wcin = w.shape
-            if wcin != cin:
-                raise _Refused(f"{name}: filter has {wcin} input channels, input has {cin}")
-        else:
-            one, kh, kw, cout = w.shape
-            multiplier = opts.get("depthMultiplier", 1)
-            if one != 1 or multiplier < 1 or cin * multiplier != cout:
-                raise _Refused(f"{name}: depth_multiplier {multiplier} with {cin} input and "
-                               f"{cout} output channels")
-        if len(op.inputs) == 3 and op.inputs[2] >= 0:
-            b = t(2)
-            if b.type_code != INT32 or b.shape != (cout,) or not b.data:
-                raise _Refused(f"{name}: bias must be a constant int32 of shape ({cout},)")
-        if len(w.scale) not in (1, cout):
-            raise _Refused(f"{name}: {len(w.scale)} filter scales for {cout} channels")
-        expected = (n, _out_size(h, kh, opts.get("strideH", 1), opts.get("dilationHFactor", 1),
-                                 opts.get("padding", 0)),
-                    _out_size(wd, kw, opts.get("strideW", 1), opts.get("dilationWFactor", 1),
-                              opts.get("padding", 0)), cout)
-        if y.shape != expected:
-            raise _Refused(f"{name}: output shape {y.shape}, the input and options give "
-                           f"{expected}")
-    elif op.name in _POOL_OPS:
-        need((1,))
-        x, y = t(0), tensors[op.outputs[0]]
-        int8(x, y)
-        if len(x.shape) != 4:
-            raise _Refused(f"{name} needs a 4-D input")
-        _check_common_options(name, opts, pool=True)
-        n, h, wd, c = x.shape
-        fh, fw = opts.get("filterHeight", 1), opts.get("filterWidth", 1)
-        expected = (n, _out_size(h, fh, opts.get("strideH", 1), 1, opts.get("padding", 0)),
-                    _out_size(wd, fw, opts.get("strideW", 1), 1, opts.get("padding", 0)), c)
-        if y.shape != expected or min(expected) < 1:
-            raise _Refused(f"{name}: output shape {y.shape}, the input and options give "
-                           f"{expected}")
-    elif op.name == "FULLY_CONNECTED":
-        need((2, 3))
-        x, w, y = t(0), t(1), tensors[op.outputs[0]]
-        int8(x, w, y)
-        if len(w.shape) != 2 or not w.data:
-            raise _Refused(f"{name}: the weights must be a 2-D constant")
-        cout, k = w.shape
-        if x.size % k:
-            raise _Refused(f"{name}: input of {x.size} elements is not rows of {k}")
-        if len(op.inputs) == 3 and op.inputs[2] >= 0:
-            b = t(2)
-            if b.type_code != INT32 or b.shape != (cout,) or not b.data:
-                raise _Refused(f"{name}: bias must be a constant int32 of shape ({cout},)")
-        if y.size != (x.size // k) * cout or y.shape[-1] != cout:
-            raise _Refused(f"{name}: output shape {y.shape} for {x.size // k} rows of "
-                           f"{cout}")
-        if opts.get("fusedActivationFunction", 0) not in _ACTIVATIONS:
-            raise _Refused(f"{name} fused activation {opts.get('fusedActivationFunction')}")
-    elif op.name == "RESHAPE":
-        need((1, 2))
-        x, y = t(0), tensors[op.outputs[0]]
-        if x.size != y.size or x.type_code != y.type_code:
-            raise _Refused(f"{name}: {x.dtype} {x.shape} cannot become {y.dtype} {y.shape}")
-    elif op.name == "SOFTMAX":
-        need((1,))
-        x, y = t(0), tensors[op.outputs[0]]
-        int8(x, y)
-        beta = opts.get("beta", 1.0)
-        # LiteRT's reference int8 softmax aborts the process on a beta far from 1 (its
-        # multiplier leaves the fixed-point range); converters write 1.0.
-        if x.shape != y.shape or not (math.isfinite(beta) and MIN_BETA <= beta <= MAX_BETA):
-            raise _Refused(f"{name}: shapes {x.shape} -> {y.shape}, beta {beta}")
-        if y.zero_point[:1] != (-128,) or abs(y.scale[0] - 1 / 256) > 1e-9:
-            raise _Refused(f"{name}: int8 output must have scale 1/256 and zero point -128")
-    elif op.name == "ADD":
-        need((2,))
-        a, b, y = t(0), t(1), tensors[op.outputs[0]]
-        int8(a, b, y)
-        import numpy as np
-
-        try:
-            shape = tuple(np.broadcast_shapes(a.shape, b.shape))
-        except ValueError:
-            shape = None
-        if shape != y.shape:
-            raise _Refused(f"{name}: {a.shape} + {b.shape} does not give {y.shape}")
-    elif op.name in _ELEMENTWISE_OPS:
-        need((1,))
-        x, y = t(0), tensors[op.outputs[0]]
-        if x.shape != y.shape:
-            raise _Refused(f"{name}: shapes {x.shape} -> {y.shape}")
-        if op.name != "DEQUANTIZE":
-            int8(y)
-        if op.name not in ("QUANTIZE", "DEQUANTIZE"):
-            int8(x)
-
-
 def _check_graph(model_t: Any, data: bytes) -> TfliteModel:
     codes, customs = [], []
     names = builtin_names()
@@ -552,13 +319,13 @@ def _check_graph(model_t: Any, data: bytes) -> TfliteModel:
     for i, md in enumerate(model_t.metadata or []):
         index = int(md.buffer)
         if index >= len(buffers):
-            raise _Refused(f"metadata entry {i} names buffer {index} of {len(buffers)}")
+            raise Refused(f"metadata entry {i} names buffer {index} of {len(buffers)}")
         metadata[_text(md.name)] = buffers[index]
     sub = model_t.subgraphs[0]
     tensors = tuple(_tensor(t, i, buffers) for i, t in enumerate(sub.tensors or []))
     activation_bytes = sum(t.nbytes for t in tensors if not t.data)
     if activation_bytes > MAX_ACTIVATION_BYTES:
-        raise _Refused(f"{activation_bytes} bytes of activations (at most "
+        raise Refused(f"{activation_bytes} bytes of activations (at most "
                        f"{MAX_ACTIVATION_BYTES})")
 
     def index_ok(k: int, optional: bool) -> bool:
@@ -566,46 +333,46 @@ def _check_graph(model_t: Any, data: bytes) -> TfliteModel:
 
     inputs, outputs = _ints(sub.inputs), _ints(sub.outputs)
     if not inputs or not outputs:
-        raise _Refused("the subgraph has no inputs or no outputs")
+        raise Refused("the subgraph has no inputs or no outputs")
     for k in (*inputs, *outputs):
         if not index_ok(k, False):
-            raise _Refused(f"subgraph names tensor {k} of {len(tensors)}")
+            raise Refused(f"subgraph names tensor {k} of {len(tensors)}")
     written = set(inputs)
     operators = []
     for i, op in enumerate(sub.operators or []):
         if not 0 <= int(op.opcodeIndex) < len(codes):
-            raise _Refused(f"operator {i} uses operator code {op.opcodeIndex} of {len(codes)}")
+            raise Refused(f"operator {i} uses operator code {op.opcodeIndex} of {len(codes)}")
         code = codes[op.opcodeIndex]
         name = names.get(code, f"BUILTIN_{code}")
         if name == "CUSTOM":
-            raise _Refused(f"operator {i} is the custom operator "
+            raise Refused(f"operator {i} is the custom operator "
                            f"{customs[op.opcodeIndex][:40]!r} (kws models use builtins only)")
         if name not in SUPPORTED_OPS:
-            raise _Refused(f"operator {i} is {name}, not one of the operators kws models use "
+            raise Refused(f"operator {i} is {name}, not one of the operators kws models use "
                            f"({', '.join(SUPPORTED_OPS)})")
         op_in, op_out = _ints(op.inputs), _ints(op.outputs)
         for k in op_in:
             if not index_ok(k, True):
-                raise _Refused(f"operator {i} reads tensor {k} of {len(tensors)}")
+                raise Refused(f"operator {i} reads tensor {k} of {len(tensors)}")
             if k >= 0 and not tensors[k].data and k not in written:
-                raise _Refused(f"operator {i} reads tensor {k} before any operator writes it")
+                raise Refused(f"operator {i} reads tensor {k} before any operator writes it")
         for k in op_out:
             if not index_ok(k, False):
-                raise _Refused(f"operator {i} writes tensor {k} of {len(tensors)}")
+                raise Refused(f"operator {i} writes tensor {k} of {len(tensors)}")
             if k in written or tensors[k].data:
-                raise _Refused(f"operator {i} writes tensor {k}, which is already set")
+                raise Refused(f"operator {i} writes tensor {k}, which is already set")
             written.add(k)
         pool = None
         options = _options_dict(op)
-        if name in _POOL_OPS:
+        if name in POOL_OPS:
             pool = (int(options.get("filterHeight", 1)), int(options.get("filterWidth", 1)))
         operator = Operator(code=code, name=name, inputs=op_in, outputs=op_out,
                             options=options, pool_filter=pool)
-        _check_operator(i, operator, tensors)
+        check_operator(i, operator, tensors)
         operators.append(operator)
     for k in outputs:
         if k not in written:
-            raise _Refused(f"subgraph output tensor {k} is never written")
+            raise Refused(f"subgraph output tensor {k} is never written")
     return TfliteModel(version=int(model_t.version), operator_codes=tuple(codes),
                        custom_codes=tuple(customs), tensors=tensors,
                        operators=tuple(operators), inputs=inputs, outputs=outputs,
@@ -625,7 +392,7 @@ def parse_tflite(data: bytes, name: str = "model") -> TfliteModel:
         root = _check_bounds(data)
         model_t = schema().ModelT.InitFromObj(root)
         return _check_graph(model_t, data)
-    except _Refused as exc:
+    except Refused as exc:
         raise ModelError(f"{name}: not a model kws can run: {exc}") from None
     except ModelError:
         raise
