@@ -60,7 +60,7 @@ from firmware_export.settings import (
     settings_frontend,
 )
 from kws.errors import ConfigError, ModelError
-from kws.fileio import _pid_alive, remove_stale_temps, temp_name
+from kws.fileio import pid_alive, remove_stale_temps, temp_name
 from kws.publish import recover_published_set
 from kws.tflite_ops import parse_tflite
 
@@ -360,7 +360,7 @@ def recover_destination(out: Path) -> None:
         if not entry.name.startswith(prefix) or not entry.is_dir() or entry.is_symlink():
             continue
         pid = entry.name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or _pid_alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         if not out.exists() and not out.is_symlink():
             os.rename(entry, out)

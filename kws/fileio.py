@@ -12,6 +12,7 @@ Public API
     is synced and renamed onto ``path``, on an exception it is removed.
 ``temp_name(path)``: the temporary path these use for ``path``.
 ``remove_stale_temps(folder)``: delete temporaries in ``folder`` whose writer is gone.
+``pid_alive(pid)``: whether the process that wrote a temporary still runs.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (this process counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -103,7 +105,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
         if not name.startswith(".") or TEMP_MARKER not in name:
             continue
         pid_text = name.split(TEMP_MARKER, 1)[1].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

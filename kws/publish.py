@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from kws.errors import KwsError
-from kws.fileio import _pid_alive
+from kws.fileio import pid_alive
 
 STAGING_PREFIX = ".kws-publish-"
 """Staging folders are named ``.kws-publish-<pid>-<hex>`` (pid: the writing process)."""
@@ -172,7 +172,7 @@ def recover_published_set(folder: str | Path) -> list[Path]:
                 not entry.is_dir():
             continue
         pid_text = entry.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         names = _complete_names(entry)
         if names is None:

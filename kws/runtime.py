@@ -23,6 +23,7 @@ Public API
       ``detector_config``  DetectorConfig, the detector defaults shipped with the model
       ``metadata``         dict, the whole JSON metadata (see ``METADATA_KEYS``)
       ``name``             str, model name (e.g. "ds_cnn_s")
+      ``data``             bytes, the verified .tflite the model was loaded from
       ``input_shape``      (frames, coeffs), (49, 10) at the default front end
       ``output_scale``, ``output_zero_point``  int8 output quantization (1/256, -128)
     Methods:
@@ -173,6 +174,7 @@ class KwsModel:
             raise ModelError(f"kernels={kernels!r} must be one of {', '.join(KERNELS)}")
         data, self.source = load_model_bytes(source)
         self.metadata = _read_metadata(parse_tflite(data, self.source), self.source)
+        self.data: bytes = data
         meta = self.metadata
         self.name: str = str(meta["model_name"])
         self.labels: tuple[str, ...] = tuple(meta["labels"])

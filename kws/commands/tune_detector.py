@@ -63,15 +63,17 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
     Prints progress and the figures; returns the tuning summary stored in the metadata.
     """
     from firmware_export.settings import board_hop_frames
+    from kws.publish import recover_published_set
     from kws.quantize import stamp_detectors, strip_for_device
     from kws.runtime import KwsModel
     from kws.tflite_ops import parse_tflite
     from kws.tuning import build_streams, choose, choose_split, evaluate_grid
 
+    recover_published_set(model_path.parent)  # finish (or drop) a killed quantize first
     model = KwsModel(model_path)
     split, percent = choose_split(model.metadata, split)
     laptop_hop = model.detector_config.hop_frames
-    device = parse_tflite(strip_for_device(model_path.read_bytes()))
+    device = parse_tflite(strip_for_device(model.data))
     board_hop = board_hop_frames(device, model.frontend_config, laptop_hop)
     print(f"tuning the detector of {model_path} on the {split} split (never trained on): "
           f"budget {spec.fa_per_hour:g} false accepts per hour per keyword at "
