@@ -206,6 +206,15 @@ def _check_bounds(data: bytes) -> Any:
 
 
 @cache
+def _options_name(type_code: int) -> str:
+    """Name of a BuiltinOptions union member ("NONE" for 0, "unknown <n>" if not in it)."""
+    fb = schema()
+    names = {v: k for k, v in vars(fb.BuiltinOptions).items()
+             if not k.startswith("_") and isinstance(v, int)}
+    return names.get(type_code, f"unknown {type_code}")
+
+
+@cache
 def _options_class(type_code: int) -> Any:
     """The generated reader class of a BuiltinOptions union member (None if unknown)."""
     fb = schema()
@@ -367,7 +376,8 @@ def _check_graph(model_t: Any, data: bytes) -> TfliteModel:
         if name in POOL_OPS:
             pool = (int(options.get("filterHeight", 1)), int(options.get("filterWidth", 1)))
         operator = Operator(code=code, name=name, inputs=op_in, outputs=op_out,
-                            options=options, pool_filter=pool)
+                            options=options, pool_filter=pool,
+                            options_type=_options_name(int(op.builtinOptionsType or 0)))
         check_operator(i, operator, tensors)
         operators.append(operator)
     for k in outputs:

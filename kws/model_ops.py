@@ -56,6 +56,20 @@ def _check_common_options(name: str, opts: dict[str, Any], *, pool: bool) -> Non
             raise Refused(f"{name} {key}={value}")
 
 
+OPTIONS_TABLES: dict[str, tuple[str, ...]] = {
+    "CONV_2D": ("Conv2DOptions",),
+    "DEPTHWISE_CONV_2D": ("DepthwiseConv2DOptions",),
+    "AVERAGE_POOL_2D": ("Pool2DOptions",),
+    "MAX_POOL_2D": ("Pool2DOptions",),
+    "FULLY_CONNECTED": ("FullyConnectedOptions",),
+    "SOFTMAX": ("SoftmaxOptions",),
+    "RESHAPE": ("ReshapeOptions", "NONE"),
+    "ADD": ("AddOptions", "NONE"),
+}
+"""The options table each operator may carry (others: none). The interpreters read a missing
+or foreign table as zeros: LiteRT's reference softmax then aborts on beta 0."""
+
+
 def check_operator(i: int, op: Operator, tensors: tuple[Tensor, ...]) -> None:
     """Inputs, types, options and output shape of one operator, as TFLite Micro needs them."""
     name = f"operator {i} ({op.name})"
@@ -77,6 +91,10 @@ def check_operator(i: int, op: Operator, tensors: tuple[Tensor, ...]) -> None:
                                f"{'' if tensor.scale else ' unquantized'}, the int8 kernel "
                                "needs quantized int8")
 
+    allowed = OPTIONS_TABLES.get(op.name, ("NONE",))
+    if op.options_type not in allowed:
+        raise Refused(f"{name} carries options {op.options_type}, expected "
+                      f"{' or '.join(allowed)}")
     opts = op.options
     if op.name in _CONV_OPS:
         need((2, 3))

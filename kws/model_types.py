@@ -58,8 +58,9 @@ class Tensor:
 @dataclasses.dataclass(frozen=True)
 class Operator:
     """One operator: its BuiltinOperator code and name, tensor indices (-1 = absent input),
-    its builtin options as a dict of the schema's field names (``{}`` when none) and, for
-    pooling operators, the filter size (height, width)."""
+    its builtin options as a dict of the schema's field names (``{}`` when none), the name of
+    their table in the schema's BuiltinOptions union ("NONE" when none) and, for pooling
+    operators, the filter size (height, width)."""
 
     code: int
     name: str
@@ -67,6 +68,7 @@ class Operator:
     outputs: tuple[int, ...]
     options: dict[str, Any]
     pool_filter: tuple[int, int] | None
+    options_type: str = "NONE"
 
 
 @dataclasses.dataclass(frozen=True)
