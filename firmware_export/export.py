@@ -8,7 +8,8 @@
            kws_model_data.h/.cc   the device copy as a const, 16-byte-aligned array
            kws_model_settings.h   every number from the metadata + the plan
            kws_model_ops.h        MicroMutableOpResolver<N> with exactly the model's ops
-           kws_frontend.{h,c} + kws_frontend_tables.{h,c} (generated), kws_detector.{h,c}
+           kws_frontend.{h,c} + kws_frontend_tables.{h,c} (generated), kws_detector.{h,c},
+           kws_stream.{h,c} (the pipeline: front end -> history -> windows -> detector)
            nano33ble: kws_nano33ble/kws_nano33ble.ino + README.md   generic: main.cc + README.md
            kws_export.json        the manifest: what was written, from which model
       -> self-check (array and settings parsed back), budget (arm-none-eabi-gcc + size)
@@ -76,8 +77,10 @@ HERE = Path(__file__).resolve().parent
 C_DIR = HERE / "c"
 ARDUINO_DIR = HERE / "arduino"
 GENERIC_DIR = HERE / "generic"
-COPIED_SOURCES = ("kws_frontend.h", "kws_frontend.c", "kws_detector.h", "kws_detector.c")
-"""The C twins, copied unchanged from firmware_export/c."""
+COPIED_SOURCES = ("kws_frontend.h", "kws_frontend.c", "kws_detector.h", "kws_detector.c",
+                  "kws_stream.h", "kws_stream.c")
+"""The C twins, copied unchanged from firmware_export/c: the front end, the detector and the
+streaming pipeline that joins them (used by the sketch and by main.cc)."""
 PALETTE = ("green", "red", "blue", "yellow", "magenta", "cyan", "white")
 """LED colour of label i: PALETTE[i % 7], in the order of kPalette in kws_nano33ble.ino."""
 

@@ -112,6 +112,7 @@ def test_sketch_folder_layout(sketch) -> None:
     names = sorted(p.name for p in src.iterdir())
     assert names == sorted(["README.md", "kws_detector.c", "kws_detector.h", "kws_frontend.c",
                             "kws_frontend.h", "kws_frontend_tables.c", "kws_frontend_tables.h",
+                            "kws_stream.c", "kws_stream.h",
                             "kws_model_data.cpp", "kws_model_data.h", "kws_model_ops.h",
                             "kws_model_settings.h", f"{SKETCH_NAME}.ino"])
     manifest = json.loads((sketch.out_dir / MANIFEST_NAME).read_text())
@@ -398,11 +399,11 @@ def _build_sim(sketch, tmp_path: Path, audio: np.ndarray, scores: np.ndarray,
     src = sketch.source_dir
     _run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{src}", "-c",
           str(src / "kws_frontend.c"), str(src / "kws_frontend_tables.c"),
-          str(src / "kws_detector.c")], cwd=tmp_path)
+          str(src / "kws_detector.c"), str(src / "kws_stream.c")], cwd=tmp_path)
     _run(["g++", "-std=c++11", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function",
           f"-I{tmp_path}", f"-I{STUBS}", f"-I{src}", str(C_TESTS / "sketch_sim.cpp"),
           str(src / "kws_model_data.cpp"), "kws_frontend.o", "kws_frontend_tables.o",
-          "kws_detector.o", "-o", str(exe)], cwd=tmp_path)
+          "kws_detector.o", "kws_stream.o", "-o", str(exe)], cwd=tmp_path)
     return exe
 
 

@@ -1,11 +1,16 @@
 /*
  * kws_nano33ble.ino - keyword spotting on the Arduino Nano 33 BLE Sense, written by `kws export`.
  *
+ * The Sense, not the plain Nano 33 BLE: only the Sense (and the Sense Rev2) carries the PDM
+ * microphone (MP34DT05 / MP34DT06JTR) this sketch listens through. Both are the FQBN
+ * arduino:mbed_nano:nano33ble ("Arduino Nano 33 BLE" in the IDE's board menu).
+ *
  *   PDM microphone, 16 kHz mono (interrupt: bytes -> int16 samples -> audio ring)
- *     -> kws front end, fed as audio arrives     (kws_frontend.c: the same int8 MFCC as Python)
- *     -> history of the last KWS_INPUT_FRAMES frames
- *     -> every KWS_HOP_FRAMES frames: TFLite Micro (kws_model_data, exactly the model's ops)
- *     -> detector                                 (kws_detector.c: the twin of kws.detector)
+ *     -> kws_stream_push, fed as audio arrives   (kws_stream.c: the twin of kws.stream)
+ *          front end (kws_frontend.c: the same int8 MFCC as Python), history of the last
+ *          KWS_INPUT_FRAMES frames, a window every KWS_HOP_FRAMES frames, its time
+ *     -> TFLite Micro on the window              (kws_model_data, exactly the model's ops)
+ *     -> kws_stream_result -> detector           (kws_detector.c: the twin of kws.detector)
  *     -> RGB LED and one serial line per detection:  Heard <label> (<score>) @<ms>ms
  *
  * Everything model-specific is in the generated headers beside this file
@@ -24,6 +29,7 @@
 #include "kws_model_data.h"
 #include "kws_model_ops.h"
 #include "kws_model_settings.h"
+#include "kws_stream.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/system_setup.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -46,7 +52,11 @@ void loop();
 namespace {
 
 constexpr unsigned long kSerialBaud = 115200;
-constexpr int kPdmGain = 20;               // PDM microphone gain (as in micro_speech)
+// PDM gain 13: what the micro_speech sketch of the Arduino_TensorFlowLite library sets for this
+// board's microphone (PDM.setGain(13)); 20 is the PDM library's default. No kws model has been
+// measured on the board's microphone yet, so we take the level of the one TFLite Micro speech
+// example that runs on it rather than the library's untuned default.
+constexpr int kPdmGain = 13;
 constexpr uint32_t kLedOnMs = 1000;        // how long the colour of a detection stays on
 constexpr int kBytesPerSample = 2;         // PDM delivers int16 samples: 2 BYTES each
 constexpr int kPdmBlockSamples = KWS_PDM_BUFFER_BYTES / kBytesPerSample;
@@ -57,22 +67,16 @@ int16_t g_pdm_block[kPdmBlockSamples];     // one PDM.read() at a time
 int16_t g_ring[kRingSamples];              // audio ring, indexed by sample count % size
 volatile uint32_t g_samples_written = 0;   // samples the interrupt has stored (wraps at 2**32)
 uint32_t g_samples_read = 0;               // samples loop() has given to the front end
-uint64_t g_total_read = 0;                 // the same, never wrapping (sample index in time)
 uint32_t g_overruns = 0;                   // times the ring overflowed (audio was lost)
 
-// ---- Signal chain ----------------------------------------------------------------------------
-kws_frontend_t g_frontend;
-int8_t g_history[KWS_INPUT_FRAMES][KWS_INPUT_COEFFS];  // ring of the last frames
-uint32_t g_frames = 0;                     // frames since the front end was (re)started
-uint64_t g_stream_start = 0;               // sample index (since listening began) of frame 0
-
+// ---- Signal chain: front end, frame history, schedule, times, detector (kws_stream.c) -------
+kws_stream_t g_stream;
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
 const KwsDetectorConfig kDetectorConfig = {
     KWS_NUM_LABELS,         kThresholds,       kWake,
     KWS_DET_NUM_WAKE,       KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT,
     KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS};
-KwsDetector g_detector;
 const char *const kLabels[KWS_NUM_LABELS] = KWS_LABELS;
 
 // ---- TFLite Micro ----------------------------------------------------------------------------
@@ -124,14 +128,6 @@ void Halt(const char *why) {  // never returns
   }
 }
 
-// Start a new front-end stream at absolute sample `start` (after an overrun: the detector
-// keeps its history, its times stay in order because they are absolute audio times).
-void RestartFrontend(uint64_t start) {
-  kws_frontend_reset(&g_frontend);
-  g_frames = 0;
-  g_stream_start = start;
-}
-
 void Report(const KwsDetection &found) {
   char line[64];
   snprintf(line, sizeof(line), "Heard %s (%d) @%ldms", kLabels[found.label],
@@ -142,38 +138,19 @@ void Report(const KwsDetection &found) {
   g_led_off_at_ms = millis() + kLedOnMs;
 }
 
-// One inference on the last KWS_INPUT_FRAMES frames, the newest ending at `time_ms`.
-void Classify(int32_t time_ms) {
-  int8_t *in = g_input->data.int8;
-  for (uint32_t r = 0; r < KWS_INPUT_FRAMES; ++r) {  // oldest frame first
-    memcpy(in + r * KWS_INPUT_COEFFS, g_history[(g_frames + r) % KWS_INPUT_FRAMES],
-           KWS_INPUT_COEFFS);
-  }
-  if (g_interpreter->Invoke() != kTfLiteOk) {
+// The window kws_stream_push completed: one inference, its scores to the detector.
+void Classify() {
+  if (kws_stream_window(&g_stream, g_input->data.int8) != KWS_STREAM_OK ||
+      g_interpreter->Invoke() != kTfLiteOk) {
     Halt("Invoke failed");
   }
   KwsDetection found;
-  const int rc = kws_detector_update(&g_detector, g_output->data.int8, time_ms, &found);
-  if (rc == KWS_DETECTOR_DETECTED) {
+  const int rc = kws_stream_result(&g_stream, g_output->data.int8, &found);
+  if (rc == KWS_STREAM_DETECTED) {
     Report(found);
+  } else if (rc != KWS_STREAM_OK) {
+    Halt("kws_stream_result failed");
   }
-}
-
-// A new frame: keep it, and classify on the same schedule as kws.stream.ScoreStream.
-void OnFrame(const int8_t frame[KWS_NUM_COEFFS]) {
-  memcpy(g_history[g_frames % KWS_INPUT_FRAMES], frame, KWS_INPUT_COEFFS);
-  const uint32_t f = g_frames++;
-  if (g_frames < KWS_INPUT_FRAMES || (g_frames - KWS_INPUT_FRAMES) % KWS_HOP_FRAMES != 0) {
-    return;
-  }
-  // The result's time: the end of frame f's audio, in ms since listening began.
-  const uint64_t end = g_stream_start + static_cast<uint64_t>(f) * KWS_STRIDE_SAMPLES +
-                       KWS_WINDOW_SAMPLES;
-  uint64_t ms = end * 1000u / KWS_SAMPLE_RATE_HZ;
-  if (ms > 0x7fffffffu) {
-    ms = 0x7fffffffu;  // after 24.8 days the times stop advancing
-  }
-  Classify(static_cast<int32_t>(ms));
 }
 
 }  // namespace
@@ -184,6 +161,9 @@ void setup() {
   pinMode(LEDG, OUTPUT);
   pinMode(LEDB, OUTPUT);
   SetLed({false, false, false});
+  // Waits for a USB serial host at most 4 s (kSerialMaxInitWait in the library's
+  // system_setup.cpp), then goes on: never `while (!Serial);`, which would stall forever on a
+  // battery or a charger, and the board would never listen.
   tflite::InitializeTarget();
 
   const tflite::Model *model = tflite::GetModel(g_kws_model_data);
@@ -205,11 +185,11 @@ void setup() {
       g_output->type != kTfLiteInt8 || g_output->bytes != KWS_NUM_LABELS) {
     Halt("the model's input or output is not the one in kws_model_settings.h");
   }
-  if (kws_frontend_init(&g_frontend) != KWS_FRONTEND_OK) {
+  const int stream_rc = kws_stream_init(&g_stream, &kDetectorConfig, KWS_HOP_FRAMES);
+  if (stream_rc == KWS_STREAM_ERR_FRONTEND) {
     Halt("kws_frontend_init failed (signed shifts are not arithmetic)");
-  }
-  if (kws_detector_init(&g_detector, &kDetectorConfig) != KWS_DETECTOR_OK) {
-    Halt("kws_detector_init refused the settings");
+  } else if (stream_rc != KWS_STREAM_OK) {
+    Halt("kws_stream_init refused the detector settings");
   }
 
   PDM.onReceive(OnPdmData);
@@ -240,9 +220,9 @@ void loop() {
     Serial.print("kws: audio overrun ");
     Serial.print(static_cast<unsigned long>(g_overruns));
     Serial.println(": the board fell behind real time, samples were lost");
-    g_total_read += written - g_samples_read;  // skip what is left; time keeps counting
+    // skip what is left: the front end starts over after it, the times keep counting it
+    kws_stream_skip(&g_stream, written - g_samples_read);
     g_samples_read = written;
-    RestartFrontend(g_total_read);
     return;
   }
   while (g_samples_read != written) {
@@ -252,13 +232,14 @@ void loop() {
       n = kRingSamples - index;  // up to the end of the ring; the rest on the next pass
     }
     size_t used = 0;
-    int8_t frame[KWS_NUM_COEFFS];
-    const int rc = kws_frontend_push(&g_frontend, &g_ring[index], n, &used, frame);
+    const int rc = kws_stream_push(&g_stream, &g_ring[index], n, &used);
     g_samples_read += used;
-    g_total_read += used;
-    if (rc == KWS_FRONTEND_FRAME) {
-      OnFrame(frame);  // may run an inference; the interrupt keeps filling the ring meanwhile
-      return;          // re-check for an overrun before reading more
+    if (rc == KWS_STREAM_WINDOW) {
+      Classify();  // one inference; the interrupt keeps filling the ring meanwhile
+      return;      // re-check for an overrun before reading more
+    }
+    if (rc != KWS_STREAM_OK) {
+      Halt("kws_stream_push failed");
     }
   }
 }

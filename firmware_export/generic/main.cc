@@ -1,8 +1,9 @@
 /*
  * main.cc - kws on any Cortex-M board: the calls in order, without Arduino (`kws export`).
  *
- *   board audio, int16 at KWS_SAMPLE_RATE_HZ -> kws_frontend_push -> frame history
- *     -> every KWS_HOP_FRAMES frames: TFLite Micro -> kws_detector_update -> your action
+ *   board audio, int16 at KWS_SAMPLE_RATE_HZ -> kws_stream_push (front end, frame history,
+ *     a window every KWS_HOP_FRAMES frames and its time: kws_stream.c, the twin of kws.stream)
+ *     -> TFLite Micro on the window -> kws_stream_result (the detector) -> your action
  *
  * Provide board_read_audio() (and retarget printf) for your board. Audio must keep arriving
  * while an inference runs (DMA or an interrupt into a buffer of at least
@@ -20,6 +21,7 @@
 #include "kws_model_data.h"
 #include "kws_model_ops.h"
 #include "kws_model_settings.h"
+#include "kws_stream.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/system_setup.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -35,9 +37,7 @@ extern "C" size_t board_read_audio(int16_t *samples, size_t max);
 namespace {
 
 alignas(16) uint8_t g_arena[KWS_TENSOR_ARENA_SIZE];
-kws_frontend_t g_frontend;
-KwsDetector g_detector;
-int8_t g_history[KWS_INPUT_FRAMES][KWS_INPUT_COEFFS];
+kws_stream_t g_stream;  // front end, frame history, schedule, times and detector
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
 const KwsDetectorConfig kDetectorConfig = {
@@ -66,45 +66,36 @@ int main() {
   }
   TfLiteTensor *input = interpreter.input(0);
   TfLiteTensor *output = interpreter.output(0);
-  if (kws_frontend_init(&g_frontend) != KWS_FRONTEND_OK ||
-      kws_detector_init(&g_detector, &kDetectorConfig) != KWS_DETECTOR_OK) {
+  if (kws_stream_init(&g_stream, &kDetectorConfig, KWS_HOP_FRAMES) != KWS_STREAM_OK) {
     return Fail("front end or detector init");
   }
 
   int16_t block[256];
-  uint32_t frames = 0;
   for (;;) {
     size_t n = board_read_audio(block, sizeof(block) / sizeof(block[0]));
     const int16_t *samples = block;
     while (n > 0) {
       size_t used = 0;
-      int8_t frame[KWS_NUM_COEFFS];
-      const int rc = kws_frontend_push(&g_frontend, samples, n, &used, frame);
+      const int rc = kws_stream_push(&g_stream, samples, n, &used);
       samples += used;
       n -= used;
-      if (rc != KWS_FRONTEND_FRAME) {
-        continue;
+      if (rc == KWS_STREAM_OK) {
+        continue;  // every sample taken, no window yet
       }
-      memcpy(g_history[frames % KWS_INPUT_FRAMES], frame, KWS_INPUT_COEFFS);
-      const uint32_t f = frames++;
-      if (frames < KWS_INPUT_FRAMES || (frames - KWS_INPUT_FRAMES) % KWS_HOP_FRAMES != 0) {
-        continue;
+      if (rc != KWS_STREAM_WINDOW) {
+        return Fail("kws_stream_push");
       }
-      for (uint32_t r = 0; r < KWS_INPUT_FRAMES; ++r) {  // the model's input is the codes
-        memcpy(input->data.int8 + r * KWS_INPUT_COEFFS,
-               g_history[(frames + r) % KWS_INPUT_FRAMES], KWS_INPUT_COEFFS);
-      }
+      kws_stream_window(&g_stream, input->data.int8);  // the model's input: the codes as they are
       if (interpreter.Invoke() != kTfLiteOk) {
         return Fail("Invoke");
       }
-      // Result time: end of frame f's audio, ms since the start (as kws.stream stamps it).
-      const uint64_t end = static_cast<uint64_t>(f) * KWS_STRIDE_SAMPLES + KWS_WINDOW_SAMPLES;
-      const int32_t time_ms = static_cast<int32_t>(end * 1000u / KWS_SAMPLE_RATE_HZ);
       KwsDetection found;
-      if (kws_detector_update(&g_detector, output->data.int8, time_ms, &found) ==
-          KWS_DETECTOR_DETECTED) {
+      const int result = kws_stream_result(&g_stream, output->data.int8, &found);
+      if (result == KWS_STREAM_DETECTED) {
         printf("Heard %s (%d) @%ldms\n", kLabels[found.label], static_cast<int>(found.score),
                static_cast<long>(found.time_ms));
+      } else if (result != KWS_STREAM_OK) {
+        return Fail("kws_stream_result");
       }
     }
   }
