@@ -78,6 +78,8 @@ LIB_CXXFLAGS = (*M4_ARCH, "-O2", "-std=c++17", "-fno-rtti", "-fno-exceptions",
                 *LIB_DEFINES)
 LIB_CFLAGS = (*M4_ARCH, "-O2", "-std=gnu11", "-ffunction-sections", "-fdata-sections",
               *LIB_DEFINES)
+COMPILE_TIMEOUT_S = 600
+"""Per source file; the largest TFLite Micro file takes well under a minute."""
 OUR_WARNINGS = ("-Wall", "-Wextra", "-Werror")
 LINK_FLAGS = ("--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles",
               "-Wl,--gc-sections")
@@ -196,7 +198,12 @@ def _compile_all(jobs: list[tuple[list[str], str]], log: Path, workers: int) -> 
     """Run compiler command lines in parallel; every one's stderr goes to ``log``."""
     def run(job: tuple[list[str], str]) -> tuple[str, subprocess.CompletedProcess]:
         cmd, name = job
-        return name, subprocess.run(cmd, capture_output=True, text=True, check=False)
+        try:
+            return name, subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                        timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return name, subprocess.CompletedProcess(cmd, 124, "", f"error: {cmd[0]} timed out "
+                                                     f"after {COMPILE_TIMEOUT_S} s")
 
     failures = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, log.open("a") as out:
@@ -269,6 +276,8 @@ def tflm_library(kernels: str, cache_root: str | Path | None = None,
     with (root / f"{folder.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here for the first build
         if not (folder / "manifest.json").is_file():
+            for stale in root.glob(f"{folder.name}.tmp-*"):  # left by a killed build
+                shutil.rmtree(stale, ignore_errors=True)
             work = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp-", dir=root))
             try:
                 _build_library(work, workers)
@@ -292,50 +301,75 @@ def tflm_library(kernels: str, cache_root: str | Path | None = None,
 EXPORT_FILES = ("kws_model_data.cc", "kws_model_data.h", "kws_model_ops.h",
                 "kws_model_settings.h", "kws_frontend.c", "kws_frontend.h",
                 "kws_frontend_tables.c", "kws_frontend_tables.h", "kws_detector.c",
-                "kws_detector.h")
+                "kws_detector.h", "main.cc")
+"""What build_firmware and build_generic_main need from a `kws export --board generic`."""
+OUR_CFLAGS = (*M4_ARCH, "-O2", "-std=c99", *OUR_WARNINGS, "-ffunction-sections",
+              "-fdata-sections")
 
 
-def build_firmware(export_dir: str | Path, library: TflmLibrary, out_dir: str | Path) -> Path:
-    """Compile the firmware for the export in ``export_dir`` against ``library`` into
-    ``out_dir``; returns the ELF (``kws_m4_<kernels>.elf``, with a link map beside it).
-
-    Our sources (main, the export's C files) build with -Wall -Wextra -Werror."""
-    export = Path(export_dir)
+def _check_export(export: Path) -> None:
     missing = [f for f in EXPORT_FILES if not (export / f).is_file()]
     if missing:
         raise ExportError(f"{export} is not a `kws export --board generic` folder: "
                           f"no {', '.join(missing)}")
-    out = Path(out_dir)
+
+
+def _build_elf(sources: Sequence[Path], include: Sequence[Path], library: TflmLibrary,
+               out: Path, name: str) -> Path:
+    """Compile ``sources`` (C99 or C++17, -Wall -Wextra -Werror) with the board's start-up
+    file, link them with ``library`` into ``out/name`` (a link map beside it); returns it."""
     out.mkdir(parents=True, exist_ok=True)
-    include = [f"-I{export}", f"-I{FIRMWARE_DIR}"]
-    cflags = [*M4_ARCH, "-O2", "-std=c99", *OUR_WARNINGS, "-ffunction-sections",
-              "-fdata-sections"]
-    cxxflags = [*library.cxxflags, *OUR_WARNINGS]
-    jobs = []
-    objects = []
-    c_sources = [export / "kws_frontend.c", export / "kws_frontend_tables.c",
-                 export / "kws_detector.c", BOARD_DIR / "m4_startup.c"]
-    for src in c_sources:
+    incs = [f"-I{d}" for d in include]
+    jobs, objects = [], []
+    for src in (*sources, BOARD_DIR / "m4_startup.c"):
         obj = out / f"{src.stem}.o"
-        jobs.append(([CC, *cflags, *include, "-c", str(src), "-o", str(obj)], src.name))
+        if src.suffix == ".c":
+            cmd = [CC, *OUR_CFLAGS, *incs, "-c", str(src), "-o", str(obj)]
+        else:
+            cmd = [CXX, *library.cxxflags, *OUR_WARNINGS, *incs, "-c", str(src), "-o", str(obj)]
+        jobs.append((cmd, src.name))
         objects.append(obj)
-    for src in (FIRMWARE_DIR / "kws_m4_main.cc", export / "kws_model_data.cc"):
-        obj = out / f"{src.stem}.o"
-        jobs.append(([CXX, *cxxflags, *include, "-c", str(src), "-o", str(obj)], src.name))
-        objects.append(obj)
+    if len({o.name for o in objects}) != len(objects):
+        raise ExportError(f"two sources of {name} share a file name: {[s.name for s in sources]}")
     log = out / "build.log"
     log.write_text("")
     _compile_all(jobs, log, 2)
-    elf = out / f"kws_m4_{library.kernels}.elf"
+    elf = out / name
     cmd = [CXX, *M4_ARCH, *LINK_FLAGS, "-T", str(BOARD_DIR / "mps2_an386.ld"),
            f"-Wl,-Map={elf.with_suffix('.map')}", *map(str, objects),
            *map(str, library.archives), "-lm", "-o", str(elf)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     if proc.returncode != 0:
         first = next((ln for ln in proc.stderr.splitlines() if "undefined" in ln or "error" in ln),
                      proc.stderr.strip()[:300])
         raise ExportError(f"linking {elf.name} failed: {first}")
     return elf
+
+
+def build_firmware(export_dir: str | Path, library: TflmLibrary, out_dir: str | Path) -> Path:
+    """The measuring firmware (m4/kws_m4_main.cc) for the export in ``export_dir``, built
+    against ``library`` in ``out_dir``; returns the ELF (``kws_m4_<kernels>.elf``). It takes
+    the export's model array, settings, front end and detector as they are."""
+    export = Path(export_dir)
+    _check_export(export)
+    sources = [export / "kws_frontend.c", export / "kws_frontend_tables.c",
+               export / "kws_detector.c", export / "kws_model_data.cc",
+               FIRMWARE_DIR / "kws_m4_main.cc", FIRMWARE_DIR / "m4_target.cc"]
+    return _build_elf(sources, [export, FIRMWARE_DIR], library, Path(out_dir),
+                      f"kws_m4_{library.kernels}.elf")
+
+
+def build_generic_main(export_dir: str | Path, library: TflmLibrary,
+                       out_dir: str | Path) -> Path:
+    """The export's own generic main.cc, every C and C++ file of the export folder, as a
+    firmware whose board_read_audio() reads a host file (m4/m4_board_audio.c); returns the ELF
+    (``kws_generic_<kernels>.elf``). Run it with run_generic_main."""
+    export = Path(export_dir)
+    _check_export(export)
+    sources = sorted(p for p in export.iterdir() if p.suffix in (".c", ".cc", ".cpp"))
+    sources += [FIRMWARE_DIR / "m4_target.cc", FIRMWARE_DIR / "m4_board_audio.c"]
+    return _build_elf(sources, [export, FIRMWARE_DIR], library, Path(out_dir),
+                      f"kws_generic_{library.kernels}.elf")
 
 
 # ------------------------------------------------------------------------------------------
@@ -411,19 +445,14 @@ def _field(stdout: str, key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def run_firmware(elf: str | Path, *, features: np.ndarray | None = None,
-                 pcm: np.ndarray | None = None, stream: np.ndarray | None = None,
-                 frames: int = 49, coeffs: int = 10,
-                 search_arena: bool = False, profile_ops: bool = False, icount: bool = False,
-                 timeout: float = 1800) -> M4Run:
-    """Run the firmware under QEMU on int8 ``features`` (clips, frames, coeffs), int16 ``pcm``
-    clips (clips, samples) or one int16 ``stream`` (samples,) and return what it reported.
-    ``icount`` makes the instruction figures exact (-icount shift=0; slower). Raises
-    ExportError when it fails or times out."""
-    flags = (FLAG_SEARCH_ARENA if search_arena else 0) | (FLAG_PROFILE_OPS if profile_ops else 0)
-    blob = _input_file(features, pcm, stream, flags)
+def run_qemu(elf: str | Path, files: dict[str, bytes], read_back: str | None = None,
+             icount: bool = False, timeout: float = 1800) -> tuple[str, bytes]:
+    """Run ``elf`` under QEMU with semihosting in a fresh working directory holding ``files``
+    ({name: content}); returns (its stdout, the content of ``read_back`` or b"" when it wrote
+    none). ``icount``: -icount shift=0. Raises ExportError on a non-zero exit or a timeout."""
     with tempfile.TemporaryDirectory(prefix="kws-m4-run-") as tmp:
-        Path(tmp, IN_FILE).write_bytes(blob)
+        for name, content in files.items():
+            Path(tmp, name).write_bytes(content)
         cmd = [QEMU, "-M", QEMU_MACHINE, "-nographic", "-monitor", "none",
                "-semihosting-config", "enable=on,target=native", "-kernel",
                str(Path(elf).resolve())]
@@ -440,22 +469,58 @@ def run_firmware(elf: str | Path, *, features: np.ndarray | None = None,
             tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
             raise ExportError(f"{Path(elf).name} exited with status {proc.returncode} under "
                               f"QEMU: {tail or proc.stderr.strip()[:300]}")
-        out_path = Path(tmp, OUT_FILE)
-        raw = out_path.read_bytes() if out_path.is_file() else b""
+        out_path = Path(tmp, read_back) if read_back else None
+        raw = out_path.read_bytes() if out_path is not None and out_path.is_file() else b""
+    return proc.stdout, raw
+
+
+def run_firmware(elf: str | Path, *, features: np.ndarray | None = None,
+                 pcm: np.ndarray | None = None, stream: np.ndarray | None = None,
+                 frames: int = 49, coeffs: int = 10,
+                 search_arena: bool = False, profile_ops: bool = False, icount: bool = False,
+                 timeout: float = 1800) -> M4Run:
+    """Run the build_firmware ELF under QEMU on int8 ``features`` (clips, frames, coeffs),
+    int16 ``pcm`` clips (clips, samples) or one int16 ``stream`` (samples,) and return what it
+    reported. ``icount`` makes the instruction figures exact (-icount shift=0; slower). Raises
+    ExportError when it fails or times out."""
+    flags = (FLAG_SEARCH_ARENA if search_arena else 0) | (FLAG_PROFILE_OPS if profile_ops else 0)
+    blob = _input_file(features, pcm, stream, flags)
+    stdout, raw = run_qemu(elf, {IN_FILE: blob}, OUT_FILE, icount, timeout)
     rec = _parse_output(raw)
     feats = (rec["features"].reshape(len(rec), frames, coeffs).copy()
              if rec.dtype["features"].shape[0] else None)
     detections = [(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-                  for m in re.finditer(r"^heard (\d+) (\d+) (\d+)$", proc.stdout, re.M)]
+                  for m in re.finditer(r"^heard (\d+) (\d+) (\d+)$", stdout, re.M)]
     ops = [(m.group(2), int(m.group(3)) * INSTRUCTIONS_PER_TICK)
-           for m in re.finditer(r"^op (\d+) (\S+) ticks=(\d+)$", proc.stdout, re.M)]
-    arena_used, arena_size = _field(proc.stdout, "arena_used"), _field(proc.stdout, "arena_size")
-    calibration = _field(proc.stdout, "calibration_ticks")
+           for m in re.finditer(r"^op (\d+) (\S+) ticks=(\d+)$", stdout, re.M)]
+    arena_used, arena_size = _field(stdout, "arena_used"), _field(stdout, "arena_size")
+    calibration = _field(stdout, "calibration_ticks")
     if arena_used is None or arena_size is None or calibration is None:
-        raise ExportError(f"the firmware did not report its arena: {proc.stdout[-300:]}")
-    return M4Run(rec["scores"].copy(), feats, rec["ticks"].astype(np.int64) * INSTRUCTIONS_PER_TICK,
-                 rec["time_ms"].astype(np.int64), detections, arena_used, arena_size,
-                 _field(proc.stdout, "smallest_arena"), ops, calibration, proc.stdout)
+        raise ExportError(f"the firmware did not report its arena: {stdout[-300:]}")
+    instructions = rec["ticks"].astype(np.int64) * INSTRUCTIONS_PER_TICK
+    return M4Run(rec["scores"].copy(), feats, instructions, rec["time_ms"].astype(np.int64),
+                 detections, arena_used, arena_size, _field(stdout, "smallest_arena"), ops,
+                 calibration, stdout)
+
+
+HEARD = re.compile(r"^Heard (\S+) \((\d+)\) @(\d+)ms$", re.M)
+"""The log line of generic/main.cc: label, averaged score 0..255, time in ms."""
+
+
+def run_generic_main(elf: str | Path, audio: np.ndarray,
+                     timeout: float = 1800) -> tuple[list[tuple[str, int, int]], str]:
+    """Run the build_generic_main ELF on int16 ``audio`` (samples,) as its microphone; returns
+    ((label, time_ms, score) of every "Heard ..." line, in order; the whole stdout). Raises
+    ExportError unless the firmware reached the end of the audio."""
+    data = np.ascontiguousarray(audio, dtype="<i2")
+    if data.ndim != 1:
+        raise ExportError(f"audio must be (samples,), got {data.shape}")
+    stdout, _ = run_qemu(elf, {"kws_m4_audio.raw": data.tobytes()}, None, False, timeout)
+    if "end of audio" not in stdout:
+        raise ExportError(f"{Path(elf).name} stopped before the end of the audio: "
+                          f"{stdout[-300:]}")
+    heard = [(m.group(1), int(m.group(3)), int(m.group(2))) for m in HEARD.finditer(stdout)]
+    return heard, stdout
 
 
 # ------------------------------------------------------------------------------------------

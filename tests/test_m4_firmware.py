@@ -168,6 +168,23 @@ def _stream(test_clips: tuple[list[str], np.ndarray]) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _python_stream(audio: np.ndarray, plan: dict
+                   ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int, int]]]:
+    """Python's results (times_ms, int8 scores) at the export's hop, and the Python Detector's
+    detections (label, time_ms, score) at the export's board detector settings."""
+    model = KwsModel(MODEL)
+    times, scores = score_audio(model, audio, model.frontend_config, plan["hop_frames"])
+    config = DetectorConfig(**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in plan["detector"].items()})
+    detector = Detector(config, model.labels)
+    found = []
+    for time_ms, row in zip(times.tolist(), scores, strict=True):
+        hit = detector.update(row, time_ms)
+        if hit is not None:
+            found.append((hit.label, hit.time_ms, hit.score))
+    return times, scores, found
+
+
 def test_m4_stream_front_end_model_and_detector(firmware: dict[str, Path], plan: dict,
                                                 test_clips: tuple[list[str], np.ndarray]) -> None:
     """A stream pushed as generic/main.cc pushes it: every result (time and scores) equals
@@ -175,21 +192,31 @@ def test_m4_stream_front_end_model_and_detector(firmware: dict[str, Path], plan:
     the Python Detector's at the export's board detector settings."""
     audio = _stream(test_clips)
     run = m4_build.run_firmware(firmware["cmsis_nn"], stream=audio)
-    model = KwsModel(MODEL)
-    times, scores = score_audio(model, audio, model.frontend_config, plan["hop_frames"])
+    times, scores, want = _python_stream(audio, plan)
     assert len(times) > 20
     np.testing.assert_array_equal(run.times_ms, times)
     np.testing.assert_array_equal(run.scores, scores)
-    config = DetectorConfig(**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in plan["detector"].items()})
-    detector = Detector(config, model.labels)
-    want = []
-    for time_ms, row in zip(times.tolist(), scores, strict=True):
-        hit = detector.update(row, time_ms)
-        if hit is not None:
-            want.append((model.labels.index(hit.label), hit.time_ms, hit.score))
     assert len(want) >= 3, want
-    assert run.detections == want
+    labels = KwsModel(MODEL).labels
+    assert [(labels[i], t, score) for i, t, score in run.detections] == want
+
+
+@pytest.mark.parametrize("kernels", m4_build.KERNEL_SETS)
+def test_exported_generic_main_hears_what_python_hears(kernels: str, m4_tools: None,
+                                                       generic_export: Path, plan: dict,
+                                                       test_clips: tuple[list[str], np.ndarray],
+                                                       tmp_path: Path) -> None:
+    """The export's own main.cc (every C/C++ file of the folder, -Wall -Wextra -Werror), its
+    board_read_audio() fed from a host file: its "Heard <label> (<score>) @<ms>ms" lines are
+    exactly the Python pipeline's detections on the same stream."""
+    library = m4_build.tflm_library(kernels)
+    elf = m4_build.build_generic_main(generic_export, library, tmp_path)
+    audio = _stream(test_clips)
+    heard, stdout = m4_build.run_generic_main(elf, audio)
+    _, _, want = _python_stream(audio, plan)
+    assert len(want) >= 3, want
+    assert heard == want, stdout[-2000:]
+    assert "kws: error" not in stdout
 
 
 # ------------------------------------------------------------------------------------------

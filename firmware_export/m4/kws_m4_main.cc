@@ -23,9 +23,8 @@
  * operator "op <node> <name> ticks=<mean per inference>", per detection
  * "heard <label> <time_ms> <score>", and "done <count>".
  *
- * Time: SysTick from the processor clock (CSR = 5), extended to 32 bits in software (read at
- * least every 2**24 ticks). Under -icount shift=0 one tick is 40 INSTRUCTIONS executed, not
- * Cortex-M4 cycles (loads, multiplies and taken branches take 1-3 cycles on silicon).
+ * Time: kws_m4_ticks() (m4_target.h): under -icount shift=0 one tick is 40 INSTRUCTIONS
+ * executed, not Cortex-M4 cycles (loads, multiplies and taken branches take 1-3 cycles).
  * Exit status: 0 done, 2 bad input or I/O, 3 TFLite Micro, front end or detector error.
  */
 #include <stdint.h>
@@ -37,10 +36,9 @@
 #include "kws_model_data.h"
 #include "kws_model_ops.h"
 #include "kws_model_settings.h"
-#include "tensorflow/lite/micro/debug_log.h"
+#include "m4_target.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
-#include "tensorflow/lite/micro/micro_time.h"
 #include "tensorflow/lite/micro/system_setup.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
@@ -48,11 +46,6 @@
     KWS_FE_FRAMES_PER_CLIP != KWS_FRAMES_PER_CLIP
 #error "kws_frontend_tables.h and kws_model_settings.h disagree: export the model again"
 #endif
-
-// With -nostartfiles no crtbegin.o provides it; C++ statics with destructors refer to it.
-extern "C" {
-void *__dso_handle = nullptr;
-}
 
 namespace {
 
@@ -65,15 +58,6 @@ constexpr size_t kInputBytes = KWS_INPUT_FRAMES * KWS_INPUT_COEFFS;
 constexpr size_t kMaxClipSamples = 4 * KWS_SAMPLE_RATE_HZ;  // PCM clips up to 4 s
 constexpr size_t kStreamBlock = 256;                          // samples per read, as main.cc
 constexpr int kMaxNodes = 64;
-constexpr uint32_t kTicksPerSecond = 25000000u;  // mps2-an386 SysTick: 25 MHz processor clock
-
-volatile uint32_t *const kSystCsr = reinterpret_cast<volatile uint32_t *>(0xE000E010u);
-volatile uint32_t *const kSystRvr = reinterpret_cast<volatile uint32_t *>(0xE000E014u);
-volatile uint32_t *const kSystCvr = reinterpret_cast<volatile uint32_t *>(0xE000E018u);
-
-uint32_t g_last_cvr;
-uint32_t g_ticks;
-bool g_quiet;  // drop TFLite Micro's messages while the arena search provokes failures
 
 alignas(16) uint8_t g_arena[KWS_TENSOR_ARENA_SIZE];
 int8_t g_features[kInputBytes];
@@ -88,28 +72,6 @@ const KwsDetectorConfig kDetectorConfig = {
     KWS_DET_NUM_WAKE,       KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT,
     KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS};
 
-// SysTick ticks since StartTimer, 32 bits (the 24-bit counter counts down and wraps).
-uint32_t Ticks() {
-  const uint32_t now = *kSystCvr;
-  g_ticks += (g_last_cvr - now) & 0x00FFFFFFu;
-  g_last_cvr = now;
-  return g_ticks;
-}
-
-void StartTimer() {
-  *kSystRvr = 0x00FFFFFFu;
-  *kSystCvr = 0;
-  *kSystCsr = 5u;  // enable, processor clock, no interrupt
-  g_last_cvr = *kSystCvr;
-  g_ticks = 0;
-}
-
-uint32_t CalibrationTicks() {
-  const uint32_t t0 = Ticks();
-  __asm__ volatile("mov r0, #10000\n1:\n\tsubs r0, r0, #1\n\tbne 1b" ::: "r0", "cc");
-  return Ticks() - t0;  // 20,001 instructions: 500 ticks under -icount shift=0
-}
-
 // Mean ticks of each node of the graph over the inferences timed (tflite's profiler hook:
 // MicroGraph::InvokeSubgraph opens one event per node, tagged with the operator's name).
 class NodeProfiler : public tflite::MicroProfilerInterface {
@@ -118,13 +80,13 @@ class NodeProfiler : public tflite::MicroProfilerInterface {
     const int node = next_++;
     if (node < kMaxNodes) {
       tags_[node] = tag;
-      start_[node] = Ticks();
+      start_[node] = kws_m4_ticks();
     }
     return static_cast<uint32_t>(node);
   }
   void EndEvent(uint32_t handle) override {
     if (handle < static_cast<uint32_t>(kMaxNodes)) {
-      total_[handle] += Ticks() - start_[handle];
+      total_[handle] += kws_m4_ticks() - start_[handle];
     }
   }
   void StartInference() {
@@ -248,9 +210,9 @@ bool ArenaWorks(const tflite::Model *model, const KwsOpResolver &resolver, size_
 size_t SmallestArena(const tflite::Model *model, const KwsOpResolver &resolver,
                      const int8_t *features) {
   size_t lo = 0, hi = KWS_TENSOR_ARENA_SIZE;  // lo fails, hi works
-  g_quiet = true;
+  kws_m4_set_quiet(1);  // the failing sizes make TFLite Micro complain
   if (!ArenaWorks(model, resolver, hi, features)) {
-    g_quiet = false;
+    kws_m4_set_quiet(0);
     return 0;
   }
   while (hi - lo > 1) {
@@ -261,27 +223,15 @@ size_t SmallestArena(const tflite::Model *model, const KwsOpResolver &resolver,
       lo = mid;
     }
   }
-  g_quiet = false;
+  kws_m4_set_quiet(0);
   return hi;
 }
 
 }  // namespace
 
-extern "C" void DebugLog(const char *s) {
-  if (!g_quiet) {
-    fputs(s, stdout);
-  }
-}
-
-namespace tflite {
-void InitializeTarget() { StartTimer(); }
-uint32_t ticks_per_second() { return kTicksPerSecond; }
-uint32_t GetCurrentTimeTicks() { return Ticks(); }
-}  // namespace tflite
-
 int main() {
   tflite::InitializeTarget();
-  printf("calibration_ticks=%lu\n", static_cast<unsigned long>(CalibrationTicks()));
+  printf("calibration_ticks=%lu\n", static_cast<unsigned long>(kws_m4_calibration_ticks()));
   FILE *in = fopen("kws_m4_in.bin", "rb");
   if (in == nullptr) {
     return Fail(2, "cannot open kws_m4_in.bin");
@@ -355,9 +305,9 @@ int main() {
     if (h.flags & kFlagProfileOps) {
       g_profiler.StartInference();
     }
-    const uint32_t t0 = Ticks();
+    const uint32_t t0 = kws_m4_ticks();
     const TfLiteStatus status = interpreter.Invoke();
-    *ticks = Ticks() - t0;
+    *ticks = kws_m4_ticks() - t0;
     ++inferences;
     return status == kTfLiteOk;
   };
