@@ -29,6 +29,7 @@ from firmware_export import ExportError
 from kws.config import DetectorConfig, FrontendConfig
 from kws.detector import DetectorTables, build_detector_tables
 from kws.errors import ConfigError, ModelError
+from kws.model_types import INPUT_QUANT, OUTPUT_QUANT
 from kws.tflite_ops import TfliteModel, count_macs, io_tensors, resolver_ops
 
 SETTINGS_VERSION = 1
@@ -194,8 +195,9 @@ def check_io(model: TfliteModel, meta: dict[str, Any], frontend: FrontendConfig,
     contract; return (input scale, input zero point, output scale, output zero point).
 
     The board copies the front end's int8 codes straight into the input (identity
-    quantization) and the detector reads the int8 softmax as score + 128 (scale 1/256, zero
-    point -128). Anything else raises ModelError naming the value.
+    quantization, kws.model_types.INPUT_QUANT) and the detector reads the int8 softmax as
+    score + 128 (scale 1/256, zero point -128: OUTPUT_QUANT). Anything else raises ModelError
+    naming the value.
     """
     inputs, outputs = io_tensors(model)
     if len(inputs) != 1 or len(outputs) != 1:
@@ -208,13 +210,13 @@ def check_io(model: TfliteModel, meta: dict[str, Any], frontend: FrontendConfig,
                          f"int8 {want_in}")
     if not inp.scale or not inp.zero_point:
         raise ModelError(f"{name}: the input tensor is not quantized")
-    if (inp.scale[0], inp.zero_point[0]) != (1.0, 0):
+    if (inp.scale[0], inp.zero_point[0]) != INPUT_QUANT:
         raise ModelError(f"{name}: input quantization scale={inp.scale[0]} zero_point="
-                         f"{inp.zero_point[0]}, the board needs the identity (1.0, 0)")
+                         f"{inp.zero_point[0]}, the board needs the identity {INPUT_QUANT}")
     if out.dtype != "int8" or tuple(out.shape) != (1, len(labels)):
         raise ModelError(f"{name}: output is {out.dtype} {tuple(out.shape)}, expected int8 "
                          f"(1, {len(labels)}) (one score per label)")
-    if not out.scale or (out.scale[0], out.zero_point[0]) != (1 / 256, -128):
+    if not out.scale or (out.scale[0], out.zero_point[0]) != OUTPUT_QUANT:
         raise ModelError(f"{name}: output quantization {out.scale[:1]} / {out.zero_point[:1]} "
                          "is not the int8 softmax (scale 1/256, zero point -128) the detector "
                          "reads")

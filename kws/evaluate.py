@@ -105,7 +105,7 @@ def _device_copy(model_path: Path) -> tuple[bytes, str]:
     beside = model_path.with_name(model_path.stem + "_device.tflite")
     if beside.is_file():
         return load_model_bytes(beside)[0], beside.name
-    from kws.quantize import strip_for_device
+    from kws.model_edit import strip_for_device
 
     return strip_for_device(model_path.read_bytes()), f"{model_path.name} (stripped now)"
 

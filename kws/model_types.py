@@ -1,7 +1,9 @@
 """The parsed form of a verified .tflite (kws.model_file makes it): tensors, operators, model.
 
 Plain frozen dataclasses and the TensorType table, shared by the parser (kws.model_file), the
-operator checks (kws.model_ops) and the exporter's questions (kws.tflite_ops).
+operator checks (kws.model_ops) and the exporter's questions (kws.tflite_ops); and the int8
+input/output contract of every kws model (:data:`INPUT_QUANT`, :data:`OUTPUT_QUANT`), which
+the quantizer, the runtime and the exporter check.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ TENSOR_TYPES: dict[int, tuple[str, int]] = {
 }
 """TensorType code -> (numpy-style name, bytes per element)."""
 INT8, INT32 = 9, 2
+
+INPUT_QUANT: tuple[float, int] = (1.0, 0)
+"""(scale, zero point) of a kws model's int8 input: the identity, so the front end's int8
+codes go into the model unchanged (on the laptop and on the board)."""
+OUTPUT_QUANT: tuple[float, int] = (1.0 / 256, -128)
+"""(scale, zero point) of a kws model's int8 output, TFLite's int8 softmax: probability =
+(score + 128) / 256, the uint8 score the detector reads is score + 128."""
 
 
 class Refused(Exception):

@@ -2,11 +2,12 @@
 
     run/model.keras --TFLite converter, calibrated on configs/calibration_list.txt--> int8
       -> model.tflite         + kws metadata (front end, labels, detector defaults, version)
-      -> model_device.tflite  what TFLite Micro needs, nothing else (see strip_for_device)
+      -> model_device.tflite  what TFLite Micro needs, nothing else (kws.model_edit)
       -> manifest.json        configs, data hash, float and int8 accuracy, sizes, sha256s
 
-Contract: the input is int8 with scale 1.0 and zero point 0 (the front end's codes go in
-unchanged; asserted), the output int8 softmax with scale 1/256 and zero point -128.
+Contract (kws.model_types.INPUT_QUANT / OUTPUT_QUANT, asserted): the input is int8 with scale
+1.0 and zero point 0 (the front end's codes go in unchanged), the output int8 softmax with scale
+1/256 and zero point -128. The flatbuffer editing (metadata, device copy) is kws.model_edit's.
 Calibration is reproducible: a fixed, committed list of training clips (made by
 :func:`make_calibration_list`, a seeded rule) plus one "range row" that pins the input range
 to -128..127, so the converter derives the input scale (127 - (-128)) / 255 = 1.0 exactly.
@@ -26,10 +27,11 @@ from kws.config import DetectorConfig, FrontendConfig, to_dict
 from kws.errors import DataError, ModelError
 from kws.fileio import atomic_write_bytes, remove_stale_temps
 from kws.labels import LABELS
-from kws.metadata import CONTENT_HASH_KEY
-from kws.model_file import content_hash, parse_tflite
+from kws.metadata import FORMAT, FORMAT_VERSION
+from kws.model_edit import add_metadata, remove_metadata, strip_for_device
+from kws.model_types import INPUT_QUANT, OUTPUT_QUANT
 from kws.publish import publish_files, recover_published_set
-from kws.runtime import FORMAT, FORMAT_VERSION, METADATA_NAME, TFLITE_IDENTIFIER, KwsModel
+from kws.runtime import KwsModel
 
 CALIBRATION_LIST = Path(__file__).resolve().parent.parent / "configs" / "calibration_list.txt"
 """The committed calibration list (paths relative to the dataset root)."""
@@ -37,13 +39,6 @@ CALIBRATION_COUNT = 200
 """Clips in the calibration list."""
 CALIBRATION_SEED = 0
 """Seed of the rule that picks the calibration clips."""
-BUFFER_ALIGNMENT = 16
-"""Byte alignment of every weight buffer in the written flatbuffers (TFLite Micro reads
-int32 biases in place; the converter aligns to 16 as well)."""
-OUTPUT_SCALE = 1.0 / 256
-"""Scale of the int8 softmax output TFLite produces (zero point -128)."""
-OUTPUT_ZERO_POINT = -128
-"""Zero point of the int8 softmax output."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,148 +182,14 @@ def _check_contract(tflite: bytes) -> None:
 
     interp = Interpreter(model_content=tflite)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    if inp["dtype"] != np.int8 or inp["quantization"] != (1.0, 0):
+    if inp["dtype"] != np.int8 or inp["quantization"] != INPUT_QUANT:
         raise ModelError(f"int8 model input is {inp['dtype'].__name__} with quantization "
-                         f"{inp['quantization']}, expected int8 (1.0, 0)")
+                         f"{inp['quantization']}, expected int8 {INPUT_QUANT}")
     scale, zero = out["quantization"]
-    if out["dtype"] != np.int8 or abs(scale - OUTPUT_SCALE) > 1e-9 or zero != OUTPUT_ZERO_POINT:
+    if out["dtype"] != np.int8 or abs(scale - OUTPUT_QUANT[0]) > 1e-9 or \
+            zero != OUTPUT_QUANT[1]:
         raise ModelError(f"int8 model output is {out['dtype'].__name__} with quantization "
-                         f"{out['quantization']}, expected int8 ({OUTPUT_SCALE}, "
-                         f"{OUTPUT_ZERO_POINT})")
-
-
-# --------------------------------------------------------------------------------------------
-# Flatbuffer editing (flatbuffers object API of the TFLite schema shipped with ai-edge-litert)
-# --------------------------------------------------------------------------------------------
-
-def _schema() -> Any:
-    from ai_edge_litert import schema_py_generated
-
-    return schema_py_generated
-
-
-def _unpack(tflite: bytes) -> Any:
-    fb = _schema()
-    return fb.ModelT.InitFromObj(fb.Model.GetRootAs(tflite, 0))
-
-
-def _pack(model: Any) -> bytes:
-    """Serialize a ModelT with every buffer's data aligned to BUFFER_ALIGNMENT bytes."""
-    import flatbuffers
-
-    fb = _schema()
-
-    class AlignedBufferT(fb.BufferT):  # type: ignore[name-defined,misc]
-        def Pack(self, builder: Any) -> int:  # noqa: N802 (flatbuffers naming)
-            data = None
-            if self.data is not None:
-                raw = np.asarray(self.data, dtype=np.uint8).tobytes()
-                builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
-                builder.head = builder.head - len(raw)
-                builder.Bytes[builder.head:builder.head + len(raw)] = raw
-                data = builder.EndVector()
-            fb.BufferStart(builder)
-            if data is not None:
-                fb.BufferAddData(builder, data)
-            fb.BufferAddOffset(builder, self.offset)
-            fb.BufferAddSize(builder, self.size)
-            return fb.BufferEnd(builder)
-
-    aligned = []
-    for buf in model.buffers or []:
-        new = AlignedBufferT()
-        new.data, new.offset, new.size = buf.data, buf.offset, buf.size
-        aligned.append(new)
-    model.buffers = aligned
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
-def add_metadata(tflite: bytes, metadata: dict[str, Any], name: str = METADATA_NAME) -> bytes:
-    """A copy of ``tflite`` with ``metadata`` (JSON, UTF-8) as the metadata entry ``name``
-    (replacing an entry of that name). The kws entry also gets ``content_sha256``, the
-    content hash of the weights (kws.model_file.content_hash), which readers check."""
-    fb = _schema()
-    if name == METADATA_NAME:  # record what the weights were (kws.model_file.content_hash)
-        metadata = {**metadata, CONTENT_HASH_KEY: content_hash(parse_tflite(tflite))}
-    model = _unpack(tflite)
-    payload = json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode()
-    entries = [m for m in (model.metadata or []) if m.name not in (name, name.encode())]
-    buffer = fb.BufferT()
-    buffer.data = np.frombuffer(payload, dtype=np.uint8)
-    model.buffers.append(buffer)
-    entry = fb.MetadataT()
-    entry.name, entry.buffer = name, len(model.buffers) - 1
-    model.metadata = [*entries, entry]
-    return _pack(model)
-
-
-def remove_metadata(tflite: bytes, name: str = METADATA_NAME) -> bytes:
-    """A copy of ``tflite`` without the metadata entry ``name`` (its buffer left empty)."""
-    model = _unpack(tflite)
-    for entry in model.metadata or []:
-        if entry.name in (name, name.encode()):
-            model.buffers[entry.buffer].data = None
-    model.metadata = [m for m in (model.metadata or []) if m.name not in (name, name.encode())]
-    return _pack(model)
-
-
-_BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-"""Operators whose third input is an int32 bias."""
-
-
-def strip_for_device(tflite: bytes, keep_metadata: bool = False) -> bytes:
-    """The TFLite Micro copy: the same graph and weights without what the board never reads.
-
-    Removed: tensor and subgraph names, signature defs, the description, the converter's
-    metadata entries (and ours unless ``keep_metadata``); per-channel weight zero points
-    (all 0) are kept as a single value, which TFLite Micro expands (micro_allocator.cc: "zero
-    point arrays for weights can be reduced to a single value"); the quantization of int32
-    biases, which TFLite Micro's int8 kernels never read (they derive the multipliers from
-    the input, filter and output scales). LiteRT refuses such a file (it wants as many zero
-    points as scales): run model.tflite on the laptop, model_device.tflite on the board.
-    """
-    fb = _schema()
-    model = _unpack(tflite)
-    model.description = None
-    model.signatureDefs = None
-    model.metadataBuffer = None
-    keep = [m for m in (model.metadata or [])
-            if keep_metadata and m.name in (METADATA_NAME, METADATA_NAME.encode())]
-    opnames = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
-    for sub in model.subgraphs:
-        sub.name = None
-        bias_tensors = set()
-        for op in sub.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-            if opnames.get(builtin) in _BIAS_OPS and len(op.inputs) > 2 and op.inputs[2] >= 0:
-                bias_tensors.add(int(op.inputs[2]))
-        for index, tensor in enumerate(sub.tensors):
-            tensor.name = None
-            q = tensor.quantization
-            if q is None:
-                continue
-            if index in bias_tensors:
-                tensor.quantization = None
-                continue
-            q.min = q.max = None
-            zero = None if q.zeroPoint is None else np.asarray(q.zeroPoint)
-            if zero is not None and zero.size > 1 and not zero.any():
-                q.zeroPoint = [0]
-    # Keep only buffers that tensors (or kept metadata) use; buffer 0 stays the empty one.
-    used = {0} | {t.buffer for sub in model.subgraphs for t in sub.tensors} | \
-        {m.buffer for m in keep}
-    remap = {old: new for new, old in enumerate(sorted(used))}
-    model.buffers = [model.buffers[old] for old in sorted(used)]
-    for sub in model.subgraphs:
-        for tensor in sub.tensors:
-            tensor.buffer = remap[tensor.buffer]
-    for entry in keep:
-        entry.buffer = remap[entry.buffer]
-    model.metadata = keep or None
-    return _pack(model)
+                         f"{out['quantization']}, expected int8 {OUTPUT_QUANT}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,9 +208,10 @@ def build_metadata(model_name: str, frontend: FrontendConfig,
         "labels": list(labels),
         "frontend": to_dict(frontend),
         "detector": to_dict(detector or DetectorConfig()),
-        "input": {"dtype": "int8", "shape": shape, "scale": 1.0, "zero_point": 0},
-        "output": {"dtype": "int8", "shape": [1, len(labels)], "scale": OUTPUT_SCALE,
-                   "zero_point": OUTPUT_ZERO_POINT},
+        "input": {"dtype": "int8", "shape": shape, "scale": INPUT_QUANT[0],
+                  "zero_point": INPUT_QUANT[1]},
+        "output": {"dtype": "int8", "shape": [1, len(labels)], "scale": OUTPUT_QUANT[0],
+                   "zero_point": OUTPUT_QUANT[1]},
         **extra,
     }
 

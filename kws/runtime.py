@@ -73,6 +73,7 @@ from kws.model_file import (
     parse_metadata_json,
     parse_tflite,
 )
+from kws.model_types import INPUT_QUANT
 
 __all__ = ["ARENA_GRANULE", "CONTENT_HASH_KEY", "DEFAULT_MODEL", "FORMAT", "FORMAT_VERSION",
            "KERNELS", "METADATA_KEYS", "METADATA_NAME", "KwsModel", "MicroModel",
@@ -207,9 +208,9 @@ class KwsModel:
                              f"{in_shape}, expected int8 "
                              f"(1, {frames}, {coeffs}, 1) for its front end")
         scale, zero = self._in["quantization"]
-        if (scale, zero) != (1.0, 0):
+        if (scale, zero) != INPUT_QUANT:
             raise ModelError(f"{self.source}: input quantization scale={scale} "
-                             f"zero_point={zero}, expected the identity (1.0, 0)")
+                             f"zero_point={zero}, expected the identity {INPUT_QUANT}")
         if self._out["dtype"] != np.int8 or out_shape != (1, len(self.labels)):
             raise ModelError(f"{self.source}: output is {self._out['dtype'].__name__} "
                              f"{out_shape}, expected int8 (1, "

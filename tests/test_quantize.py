@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 
 from kws.errors import DataError
+from kws.model_edit import BUFFER_ALIGNMENT, add_metadata, strip_for_device
 from kws.quantize import (
-    BUFFER_ALIGNMENT,
     CALIBRATION_COUNT,
     CALIBRATION_LIST,
-    add_metadata,
     make_calibration_list,
     read_calibration_list,
     representative_rows,
-    strip_for_device,
     write_calibration_list,
 )
 from kws.runtime import DEFAULT_MODEL, read_metadata

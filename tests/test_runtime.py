@@ -14,7 +14,7 @@ import pytest
 from kws.config import DetectorConfig, FrontendConfig, load_section
 from kws.errors import ModelError
 from kws.labels import LABELS
-from kws.quantize import add_metadata, remove_metadata, strip_for_device
+from kws.model_edit import add_metadata, remove_metadata, strip_for_device
 from kws.runtime import (
     DEFAULT_MODEL,
     METADATA_NAME,
@@ -56,7 +56,7 @@ def test_runtime_and_listen_path_do_not_import_tensorflow() -> None:
     code = """
 import importlib.util, sys
 import numpy as np
-import kws.runtime, kws.quantize
+import kws.runtime, kws.model_edit
 from kws.runtime import KwsModel, read_metadata
 modules = ["kws.stream", "kws.listen", "firmware_export.export"]
 for name in modules:
@@ -64,7 +64,7 @@ for name in modules:
         importlib.import_module(name)
 model = KwsModel.default()
 model.predict(np.zeros((2, 49, 10), dtype=np.int8))
-kws.quantize.strip_for_device(kws.runtime.DEFAULT_MODEL.read_bytes())
+kws.model_edit.strip_for_device(kws.runtime.DEFAULT_MODEL.read_bytes())
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
