@@ -1,6 +1,7 @@
 """The exported model on a Cortex-M4F under QEMU (mps2-an386) with TensorFlow Lite Micro.
 
-Run: python benchmarks/bench_m4_firmware.py [--model M.tflite] [--clips N] [--keep DIR]
+Run: python benchmarks/bench_m4_firmware.py [--model M.tflite | --export DIR] [--clips N]
+     [--keep DIR]
 
 Exports the model (`kws export --board generic`), builds the firmware of firmware_export/m4_build
 with the CMSIS-NN kernels and with the reference kernels (the TFLite Micro library comes from
@@ -74,15 +75,35 @@ def part_name(name: str) -> str:
               "kws_model_data.o": "model array",
               "kws_frontend.o": "C front end", "kws_frontend_tables.o": "C front end",
               "kws_detector.o": "C detector",
-              "kws_m4_main.o": "firmware main (+ arena, buffers)",
-              "m4_startup.o": "start-up"}
+              "kws_m4_main.o": "measuring main (+ arena, buffers)",
+              "main.o": "the export's main.cc (+ arena, buffers)",
+              "m4_target.o": "start-up, target functions",
+              "m4_board_audio.o": "board_read_audio (semihosting file)",
+              "m4_startup.o": "start-up, target functions"}
     if name in groups:
         return groups[name]
-    if name.startswith(("libc", "libg", "libm", "librdimon", "libnosys")):
-        return "newlib (nano) + semihosting"
     if name.startswith(("libstdc++", "libsupc++", "libgcc", "crt")):
         return "libgcc / libstdc++"
+    if name.startswith(("libc", "libg", "libm", "librdimon", "libnosys")):
+        return "newlib (nano) + semihosting"
     return "other (linker)"
+
+
+def print_sizes(what: str, elf: Path) -> None:
+    """Flash and RAM of one linked image, in all and by part (from its link map)."""
+    size = m4_build.image_size(elf)
+    print(f"{what} ({elf.name}): flash {size['flash']:,} B (text {size['text']:,} + data "
+          f"{size['data']:,}), RAM {size['ram']:,} B (data + bss {size['bss']:,}; heap and "
+          "stack not counted)")
+    groups: dict[str, dict[str, int]] = {}
+    for name, part in m4_build.size_by_part(elf.with_suffix(".map")).items():
+        entry = groups.setdefault(part_name(name), {"flash": 0, "ram": 0})
+        entry["flash"] += part["flash"]
+        entry["ram"] += part["ram"]
+    for name, part in sorted(groups.items(), key=lambda kv: -kv[1]["flash"]):
+        print(f"  {name:<44} flash {part['flash']:>8,} B  RAM {part['ram']:>8,} B")
+    tflm = sum(p["flash"] for n, p in groups.items() if n.startswith(("TFLite", "CMSIS")))
+    print(f"  TFLite Micro + kernels (+ CMSIS-NN) together: flash {tflm:,} B\n")
 
 
 def main() -> int:
@@ -90,6 +111,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "kws" / "assets" /
                         "default_model.tflite", help="int8 .tflite (default: the shipped model)")
+    parser.add_argument("--export", type=Path, default=None,
+                        help="an existing `kws export --board generic` folder to use instead "
+                        "of exporting --model")
     parser.add_argument("--clips", type=int, default=50,
                         help="test clips timed per kernel set (default: 50; 476 = all)")
     parser.add_argument("--keep", type=Path, default=None,
@@ -100,10 +124,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kws-bench-m4-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        folder = export(args.model, work / "generic")
+        folder = args.export or export(args.model, work / "generic")
         plan = json.loads((folder / "kws_export.json").read_text())["plan"]
-        print(f"model {args.model.name}: {plan['macs']:,} MACs; export arena "
-              f"{plan['arena_size']:,} B (host TFLite Micro measured {plan['arena_measured']:,} B)")
+        source = folder if args.export else args.model.name
+        print(f"model {source}: {plan['macs']:,} MACs; export arena {plan['arena_size']:,} B "
+              f"(host TFLite Micro measured {plan['arena_measured']:,} B)")
         print("qemu-system-arm -M mps2-an386 -icount shift=0: INSTRUCTIONS executed, not "
               "Cortex-M4 cycles\n")
         for kernels in m4_build.KERNEL_SETS:
@@ -120,6 +145,10 @@ def main() -> int:
             print(f"instructions per inference over {instr.size} test clips: min {instr.min():,}"
                   f", mean {instr.mean():,.0f}, max {instr.max():,} (third-party README: about "
                   f"{want_instr / 1e6:.2f} M)")
+            print(f"at {plan['cpu_mhz']} MHz and one instruction per cycle (a lower bound: "
+                  f"instructions are not cycles): >= {instr.mean() / plan['cpu_mhz'] / 1e3:.0f}"
+                  f" ms per inference; the exporter's estimate: {plan['inference_ms_estimate']}"
+                  " ms")
             print(f"smallest arena that allocates and runs: {profiled.smallest_arena:,} B "
                   f"(arena_used_bytes {profiled.arena_used:,} B; third-party README: "
                   f"{want_arena:,} B)")
@@ -132,20 +161,9 @@ def main() -> int:
                 print(f"  {name:<20} {count:>12,} instructions  {100 * count / total:5.1f}%")
             print("per node: " + ", ".join(f"{i}:{n} {c / 1e3:,.0f}k" for i, (n, c)
                                            in enumerate(profiled.op_instructions)))
-            size = m4_build.image_size(elf)
-            print(f"linked image: flash {size['flash']:,} B (text {size['text']:,} + data "
-                  f"{size['data']:,}), RAM {size['ram']:,} B (data + bss {size['bss']:,}; "
-                  "heap and stack not counted)")
-            groups: dict[str, dict[str, int]] = {}
-            for name, part in m4_build.size_by_part(elf.with_suffix(".map")).items():
-                entry = groups.setdefault(part_name(name), {"flash": 0, "ram": 0})
-                entry["flash"] += part["flash"]
-                entry["ram"] += part["ram"]
-            for name, part in sorted(groups.items(), key=lambda kv: -kv[1]["flash"]):
-                print(f"  {name:<44} flash {part['flash']:>8,} B  RAM {part['ram']:>8,} B")
-            tflm = sum(p["flash"] for n, p in groups.items()
-                       if n.startswith(("TFLite", "CMSIS")))
-            print(f"  TFLite Micro + kernels (+ CMSIS-NN) together: flash {tflm:,} B\n")
+            generic = m4_build.build_generic_main(folder, library, work / f"generic-{kernels}")
+            for what, image in (("the export's main.cc", generic), ("the measuring firmware", elf)):
+                print_sizes(what, image)
     return 0
 
 
