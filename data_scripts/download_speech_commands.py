@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kws.errors import DataError, KwsError
+from kws.errors import ArchiveTooLargeError, DataError, KwsError, UnsafeArchiveError
 from kws.fileio import remove_stale_temps, temp_name
 
 
@@ -458,14 +458,6 @@ def _verify(path: Path, expected: str, progress: bool, delete_on_mismatch: bool)
         raise DataError(f"checksum mismatch for {path.name}: sha256 {actual}, expected "
                         f"{expected}; the download was deleted (a corrupt transfer or a "
                         "different file), run again")
-
-
-class UnsafeArchiveError(DataError):
-    """An archive member that would land outside the extraction folder, or a special file."""
-
-
-class ArchiveTooLargeError(DataError):
-    """An archive that unpacks to more bytes or members than the extraction limits allow."""
 
 
 class _Budget:

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kws.config import MAX_RESULTS_LIMIT, DetectorConfig
-from kws.errors import ConfigError, KwsError
+from kws.errors import ConfigError, DetectorError
 from kws.labels import SILENCE, UNKNOWN
 
 SCORE_OFFSET = 128
@@ -52,10 +52,6 @@ INT32_MAX = 2**31 - 1
 """Timestamps are int32 milliseconds: a stream may run for 24.8 days before they overflow."""
 NEVER = -1
 """``last_detection_ms`` before the first detection (valid times are >= 0)."""
-
-
-class DetectorError(KwsError):
-    """Detector input is malformed or out of time order."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kws.audio import read_blocks
-from kws.errors import AudioError, KwsError
+from kws.errors import AudioError, DeviceError
 
 QUEUE_SECONDS = 10.0
 """Audio the microphone queue holds before it drops blocks (counted as overflows)."""
@@ -31,10 +31,6 @@ BLOCK_SAMPLES = 640
 """Samples per microphone callback: 40 ms at 16 kHz, one classifier hop at the defaults."""
 READ_TIMEOUT_S = 5.0
 """A microphone that delivers nothing for this long is reported as stalled."""
-
-
-class DeviceError(KwsError):
-    """No usable microphone: PortAudio missing, no input device, or the device failed."""
 
 
 class AudioSource(Protocol):
