@@ -1,11 +1,19 @@
 """The C front end compiled for this machine: the same integers as numpy, much faster.
 
 firmware_export/c/kws_frontend.c (the code that runs on the board) and the tables generated
-for a FrontendConfig are compiled once with the host C compiler into a shared library under
-the user cache (``$XDG_CACHE_HOME/kws/native``, keyed by a hash of sources and config) and
-called through ctypes. Tests prove it equal to the numpy front end on the whole mini corpus;
-:func:`kws.frontend.mfcc.frames_to_features` uses it when a compiler is present (set
-``KWS_FRONTEND=numpy`` to force numpy).
+for a FrontendConfig (:mod:`kws.frontend.c_tables`) are compiled once with the host C compiler
+into a shared library under the user cache (``$XDG_CACHE_HOME/kws/native``, keyed by a hash of
+sources and config) and called through ctypes. Tests prove it equal to the numpy front end on
+the whole mini corpus; :func:`kws.frontend.mfcc.frames_to_features` uses it when a compiler is
+present (set ``KWS_FRONTEND=numpy`` to force numpy).
+
+Why it reads C files from firmware_export/c: that is the one copy of the board's C front end
+(the exporter ships it, the C tests and the Cortex-M4 build compile it), and the point of this
+backend is to compute features with exactly the code the board runs. It reads them as data
+files (package data of firmware_export) and imports nothing from firmware_export.
+
+Failures (no compiler, a compile error, a library built for another configuration, the
+library's platform self-check) raise :class:`kws.errors.BuildError`.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from kws.config import FrontendConfig, to_dict
-from kws.errors import KwsError
+from kws.errors import BuildError
+from kws.frontend.c_tables import render_frontend_tables
 
 _HERE = Path(__file__).resolve().parent
 _C_DIR = _HERE.parent.parent / "firmware_export" / "c"
@@ -52,11 +61,9 @@ def available() -> bool:
 @functools.lru_cache(maxsize=4)
 def load(config: FrontendConfig) -> ctypes.CDLL:
     """Build (once, cached on disk) and load the library for ``config``."""
-    from firmware_export.frontend_tables import render_frontend_tables
-
     cc = compiler()
     if cc is None:
-        raise KwsError("no C compiler (cc or gcc) found for the native front end")
+        raise BuildError("no C compiler (cc or gcc) found for the native front end")
     tables = render_frontend_tables(config)
     digest = hashlib.sha256(repr(sorted(to_dict(config).items())).encode())
     for path in _SOURCES:
@@ -77,14 +84,14 @@ def load(config: FrontendConfig) -> ctypes.CDLL:
                  *c_files, "-o", str(out)], capture_output=True, text=True)
             if proc.returncode != 0:
                 first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-                raise KwsError(f"building the native front end failed: {first}")
+                raise BuildError(f"building the native front end failed: {first}")
             os.replace(out, target)  # atomic: a half-built library is never loaded
     lib = ctypes.CDLL(str(target))
     lib.kws_native_frames.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
     lib.kws_native_frames.restype = ctypes.c_int
     if (lib.kws_native_window_samples() != config.window_samples
             or lib.kws_native_num_coeffs() != config.num_coeffs):
-        raise KwsError(f"native front end {target} was built for another configuration")
+        raise BuildError(f"native front end {target} was built for another configuration")
     return lib
 
 
@@ -98,5 +105,5 @@ def native_frames_to_features(frames: np.ndarray, config: FrontendConfig) -> np.
     out = np.empty((frames.shape[0], config.num_coeffs), dtype=np.int8)
     rc = lib.kws_native_frames(frames.ctypes.data, frames.shape[0], out.ctypes.data)
     if rc != 0:
-        raise KwsError(f"native front end failed with code {rc}")
+        raise BuildError(f"native front end failed with code {rc}")
     return out
