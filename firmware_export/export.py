@@ -42,7 +42,6 @@ from typing import Any
 
 from firmware_export import ExportError
 from firmware_export.budget import Budget, measure_budget
-from firmware_export.frontend_tables import render_frontend_tables
 from firmware_export.model_source import (
     parse_model_array,
     render_model_array,
@@ -62,6 +61,7 @@ from firmware_export.settings import (
 )
 from kws.errors import ConfigError, ModelError
 from kws.fileio import pid_alive, remove_stale_temps, temp_name
+from kws.frontend.c_tables import render_frontend_tables
 from kws.publish import recover_published_set
 from kws.tflite_ops import parse_tflite
 
@@ -377,7 +377,7 @@ def export_model(model: str | Path | None, out_dir: str | Path, board: str = "na
     """Export ``model`` (a .tflite with kws metadata; None = the shipped default model) for
     ``board`` into ``out_dir``; see the module docstring. Raises KwsError subclasses
     (ModelError, ConfigError, ExportError) with one line, before writing anything."""
-    from kws.quantize import strip_for_device
+    from kws.model_edit import strip_for_device
     from kws.runtime import DEFAULT_MODEL, read_metadata, smallest_arena_size
 
     if board not in BOARDS:
