@@ -63,8 +63,9 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
     Prints progress and the figures; returns the tuning summary stored in the metadata.
     """
     from firmware_export.settings import board_hop_frames
+    from kws.model_edit import strip_for_device
     from kws.publish import recover_published_set
-    from kws.quantize import stamp_detectors, strip_for_device
+    from kws.quantize import stamp_detectors
     from kws.runtime import KwsModel
     from kws.tflite_ops import parse_tflite
     from kws.tuning import build_streams, choose, choose_split, evaluate_grid
