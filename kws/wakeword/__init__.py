@@ -1,0 +1,1 @@
+"""Your own wake word, offline (issue 16): voices, negatives, training, quantizing, tuning."""
