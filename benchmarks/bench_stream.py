@@ -18,8 +18,14 @@ Run: python benchmarks/bench_stream.py [--data DIR] [--model M] [--minutes 20] [
    delay after the spoken word, and the FRR at <= --fa-per-hour false accepts per hour per
    keyword from the threshold sweep.
 4. Board: the same streams at the board's hop (firmware_export.settings.board_hop_frames)
-   with the board's detector (the metadata's board_detector, as the exporter uses it).
+   with the board's detector (the metadata's board_detector, as the exporter uses it): the
+   pipeline of kws.stream, whose C twin (firmware_export/c/kws_stream.c) the sketch runs.
+   Unless --no-c-twin, the board's detections are also computed by that C pipeline (built
+   with gcc from tests/c/stream_harness.c, the model's scores replayed) and must be the same.
 5. With --png: one DET curve per SNR (NAME_<snr>dB.png).
+
+Each row gives the false rejects (keyword clips no detection matched, of all keyword clips)
+and the false accepts (detections that matched no clip) as counts, beside the rates.
 
 Goals (issue 12): at 20 dB at most 12% FRR at <= 1 false accept per hour per keyword, at 10 dB
 at most 20%; at 40 dB the stream FRR at most 3 points above the clip error on the same
@@ -30,19 +36,30 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from firmware_export import cbuild
+from firmware_export.frontend_tables import render_frontend_tables
 from firmware_export.settings import board_detector_config, board_hop_frames
-from kws.config import DetectorConfig, load_section
+from kws.config import DetectorConfig, FrontendConfig, load_section
 from kws.data.streams import StreamSpec, make_stream, read_clip_file
-from kws.detector import Detector
+from kws.detector import Detection, Detector, build_detector_tables
 from kws.frontend import mfcc, mfcc_batch
 from kws.labels import LABELS, UNKNOWN
 from kws.quantize import strip_for_device
-from kws.stream import DEFAULT_MODEL, ScoreStream, check_window_fits, load_classifier
+from kws.stream import (
+    DEFAULT_MODEL,
+    ScoreStream,
+    check_window_fits,
+    load_classifier,
+    score_audio,
+)
 from kws.stream_eval import (
     best_within_budget,
     delay_summary,
@@ -53,8 +70,45 @@ from kws.stream_eval import (
 )
 from kws.tflite_ops import parse_tflite
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/speech_commands_mini_v0.02"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared/data/speech_commands_mini_v0.02"
 SWEEP = (*range(0, 256, 4), 255)
+C_DIR = REPO / "firmware_export" / "c"
+HARNESS = REPO / "tests" / "c" / "stream_harness.c"
+
+
+def build_c_pipeline(frontend: FrontendConfig, folder: Path) -> Path:
+    """tests/c/stream_harness.c + kws_stream.c, kws_frontend.c, kws_detector.c and the model's
+    front-end tables, built with the host gcc (-Wall -Wextra -Werror) in ``folder``."""
+    for name, text in render_frontend_tables(frontend).items():
+        (folder / name).write_text(text)
+    return cbuild.build_host([HARNESS, C_DIR / "kws_stream.c", C_DIR / "kws_frontend.c",
+                              C_DIR / "kws_detector.c", folder / "kws_frontend_tables.c"],
+                             folder / "kws_stream_harness", [folder, C_DIR])
+
+
+def c_pipeline_detections(exe: Path, labels: tuple[str, ...], config: DetectorConfig,
+                          audio: np.ndarray, scores: np.ndarray) -> list[Detection]:
+    """The detections of the C pipeline (kws_stream.c) on ``audio`` (int16), pushed in
+    256-sample blocks as the sketch's PDM delivers them, the model replaying ``scores``
+    (int8 (windows, labels), kws.stream's results at ``config``'s hop)."""
+    t = build_detector_tables(config, labels)
+    args = [str(exe), "run", str(config.hop_frames), str(t.average_window_ms),
+            str(t.min_count), str(t.suppression_ms), str(t.max_results),
+            ",".join(map(str, t.thresholds.tolist())), ",".join(map(str, t.wake.tolist())),
+            "256"]
+    data = (np.uint32(audio.size).tobytes() + audio.astype("<i2").tobytes()
+            + np.array(scores.shape, "<u4").tobytes() + scores.astype(np.int8).tobytes())
+    proc = subprocess.run(args, input=data, capture_output=True, timeout=600)
+    out = proc.stdout.decode().splitlines()
+    if proc.returncode != 0 or not out or not out[-1].startswith("done windows "):
+        raise SystemExit(f"C pipeline failed: {out[-1:]} {proc.stderr.decode()[-300:]}")
+    found = []
+    for line in out:
+        if line.startswith("D "):
+            label, time_ms, score = map(int, line.split()[1:])
+            found.append(Detection(labels[label], time_ms, score))
+    return found
 
 
 def main() -> None:
@@ -71,6 +125,8 @@ def main() -> None:
     ap.add_argument("--detector", type=Path,
                     help="YAML whose 'detector' section replaces the model's laptop detector")
     ap.add_argument("--no-board", action="store_true", help="skip the board's figures")
+    ap.add_argument("--no-c-twin", action="store_true",
+                    help="do not check the board's detections against the C pipeline")
     for name in ("average_window_ms", "min_count", "suppression_ms", "threshold"):
         ap.add_argument("--" + name.replace("_", "-"), type=int,
                         help=f"override the laptop detector's {name}")
@@ -141,9 +197,15 @@ def main() -> None:
           f"{100 * cpu / seconds:.2f}% of one core by CPU time (goal < 5%)")
 
     # 3b/4. figures per stream, laptop and board
-    print(f"\n{'stream':>8s} {'where':>7s} {'hop ms':>6s} {'FRR':>6s} {'FA/h/kw':>8s} "
-          f"{'FA/h all':>8s} {'word delay med':>14s}   FRR at <= {args.fa_per_hour:g} "
-          f"FA/h/kw (threshold)")
+    c_dir = None
+    if not args.no_board and not args.no_c_twin:
+        if shutil.which(cbuild.HOST_CC) is None:
+            raise SystemExit("gcc is needed for the C pipeline check (or pass --no-c-twin)")
+        c_dir = tempfile.TemporaryDirectory(prefix="kws-bench-stream-")
+        c_exe = build_c_pipeline(fc, Path(c_dir.name))
+    print(f"\n{'stream':>8s} {'where':>7s} {'hop ms':>6s} {'FRR':>6s} {'missed':>9s} "
+          f"{'FA':>4s} {'FA/h/kw':>8s} {'FA/h all':>8s} {'word delay med':>14s}   FRR at <= "
+          f"{args.fa_per_hour:g} FA/h/kw (threshold)")
     for snr, audio, truth, sources in streams:
         ends = {e.start_ms: e.start_ms + word_end_ms(read_clip_file(args.data / rel))
                 for e, rel in zip(truth, sources, strict=True) if e.label != UNKNOWN}
@@ -158,9 +220,22 @@ def main() -> None:
             at_budget = ("none" if best is None else
                          f"{100 * best.metrics.mean_frr:5.1f}% ({best.threshold}, "
                          f"{best.metrics.fa_per_hour() / n:.2f}/h)")
+            missed = sum(k.false_rejects for k in m.keywords.values())
+            clips = sum(k.clips for k in m.keywords.values())
             print(f"{snr:6g}dB {where:>7s} {config.hop_frames * fc.stride_ms:6g} "
-                  f"{100 * m.mean_frr:5.1f}% {m.fa_per_hour() / n:8.2f} {m.fa_per_hour():8.1f} "
+                  f"{100 * m.mean_frr:5.1f}% {f'{missed}/{clips}':>9s} {m.false_accepts:4d} "
+                  f"{m.fa_per_hour() / n:8.2f} {m.fa_per_hour():8.1f} "
                   f"{s['median']:11.0f} ms   {at_budget}")
+            if where == "board" and c_dir is not None:
+                times, scores = score_audio(model, audio, fc, config.hop_frames)
+                python = Detector(config, model.labels).run(times, scores)
+                c = c_pipeline_detections(c_exe, model.labels, config, audio, scores)
+                print(f"{'':>8s} {'':>7s} (C pipeline kws_stream.c, 256-sample blocks: "
+                      f"{len(c)} detections, "
+                      + ("the same as kws.stream)" if c == python else
+                         f"DIFFERENT from kws.stream's {len(python)})"))
+                if c != python:
+                    raise SystemExit("the C pipeline differs from kws.stream on the board")
             if where == "laptop" and snr == max(args.snr):
                 print(f"{'':>8s} {'':>7s} ({snr:g} dB check: stream FRR minus clip error = "
                       f"{100 * (m.mean_frr - kw_error):+.1f} points)")
@@ -168,6 +243,8 @@ def main() -> None:
                 png = args.png.with_name(f"{args.png.stem}_{snr:g}dB{args.png.suffix or '.png'}")
                 save_det_png(png, points, f"{args.model.name} on {args.minutes:g} min of the "
                              f"{args.split} split at {snr:g} dB SNR", config.threshold)
+    if c_dir is not None:
+        c_dir.cleanup()
     if args.png:
         print(f"saved {args.png.stem}_<snr>dB.png")
 
