@@ -23,6 +23,7 @@ import math
 import re
 import string
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from firmware_export import ExportError
@@ -65,10 +66,34 @@ PDM_BUFFER_BYTES = 2 * PDM_BLOCK_SAMPLES
 """PDM.setBufferSize: bytes of one block (int16 samples)."""
 MAX_AVERAGE_SPAN_MS = 400
 """The board averages results at most this far apart (see device_detector_config)."""
-DETECTOR_MAX_RESULTS = 64
-"""KWS_DETECTOR_MAX_RESULTS in kws_detector.h (the C ring's capacity)."""
-DETECTOR_MAX_LABELS = 16
-"""KWS_DETECTOR_MAX_LABELS in kws_detector.h."""
+DETECTOR_HEADER = Path(__file__).resolve().parent / "c" / "kws_detector.h"
+"""The C detector's header: the one place its buffer capacities are written."""
+
+_C_INT_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)[ \t]+"
+                           r"\(?[ \t]*(-?\d+)[ \t]*\)?[ \t]*(?:/\*.*?\*/[ \t]*)?$", re.M)
+
+
+def c_int_defines(text: str) -> dict[str, int]:
+    """Every ``#define NAME value`` of C source ``text`` whose value is a decimal integer
+    (``64``, ``(-1)``, optionally followed by a ``/* comment */``): {NAME: value}. Other
+    defines (expressions, strings, include guards without a value) are left out."""
+    return {name: int(value) for name, value in _C_INT_DEFINE.findall(text)}
+
+
+def _detector_capacity(name: str) -> int:
+    try:
+        defines = c_int_defines(DETECTOR_HEADER.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExportError(f"cannot read {DETECTOR_HEADER}: {exc.strerror}") from None
+    if name not in defines:
+        raise ExportError(f"{DETECTOR_HEADER} defines no integer {name}")
+    return defines[name]
+
+
+DETECTOR_MAX_RESULTS = _detector_capacity("KWS_DETECTOR_MAX_RESULTS")
+"""KWS_DETECTOR_MAX_RESULTS of kws_detector.h (the C ring's capacity), read from the header."""
+DETECTOR_MAX_LABELS = _detector_capacity("KWS_DETECTOR_MAX_LABELS")
+"""KWS_DETECTOR_MAX_LABELS of kws_detector.h (scores per result), read from the header."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -557,16 +582,20 @@ def parse_settings(text: str) -> dict[str, Any]:
             if not name.endswith("_H")}
 
 
+def frontend_macro(field: str) -> str:
+    """The settings macro of a FrontendConfig field: ``KWS_FE_`` + its name in capitals
+    (every field has one, written by :func:`settings_defines`)."""
+    return "KWS_FE_" + field.upper()
+
+
 def settings_frontend(values: dict[str, Any]) -> FrontendConfig:
-    """The FrontendConfig written in a parsed settings header."""
-    return FrontendConfig(
-        sample_rate_hz=values["KWS_FE_SAMPLE_RATE_HZ"], window_ms=values["KWS_FE_WINDOW_MS"],
-        stride_ms=values["KWS_FE_STRIDE_MS"], fft_size=values["KWS_FE_FFT_SIZE"],
-        num_mel=values["KWS_FE_NUM_MEL"], lower_hz=values["KWS_FE_LOWER_HZ"],
-        upper_hz=values["KWS_FE_UPPER_HZ"], num_coeffs=values["KWS_FE_NUM_COEFFS"],
-        log_floor=values["KWS_FE_LOG_FLOOR"],
-        output_gain=tuple(values["KWS_FE_OUTPUT_GAIN"]),
-        output_offset=tuple(values["KWS_FE_OUTPUT_OFFSET"]), clip_ms=values["KWS_FE_CLIP_MS"])
+    """The FrontendConfig written in a parsed settings header: each field of FrontendConfig
+    from its :func:`frontend_macro` (C initializer lists back to tuples)."""
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(FrontendConfig):
+        value = values[frontend_macro(field.name)]
+        fields[field.name] = tuple(value) if isinstance(value, list) else value
+    return FrontendConfig(**fields)
 
 
 def settings_detector(values: dict[str, Any]) -> DetectorConfig:
