@@ -90,6 +90,8 @@ class _Child:
             self.kill()
             raise ModelError(f"{self.name}: TFLite Micro crashed on the model "
                              f"({_signal_name(self.proc.returncode)})") from None
+        if reply.get("missing"):  # tflite_micro not installed: the one-line install hint
+            raise ModelError(f"{self.name}: {reply['error']}")
         if reply.get("error"):
             raise ModelError(f"{self.name}: TFLite Micro {reply['error']}")
         return reply, body
@@ -227,10 +229,16 @@ def _child_main(rx_fd: int, tx_fd: int) -> int:
         tx.send_bytes(json.dumps(header).encode())
         tx.send_bytes(body)
 
+    missing = ""
     try:
         from tflite_micro import runtime
     except ImportError:
         runtime = None
+        # This child is a program of its own (python -m kws.micro): it asks the command
+        # line's one table of extras for the hint, so it says what `kws evaluate` says.
+        from kws.commands import missing_extra_message
+
+        missing = missing_extra_message("tflite_micro") or "needs TFLite Micro (tflite_micro)"
     interp = None
     while True:
         try:
@@ -242,7 +250,7 @@ def _child_main(rx_fd: int, tx_fd: int) -> int:
         if cmd == "quit":
             return 0
         if runtime is None:
-            reply({"error": "needs the 'tflite-micro' package (pip install 'kws[dev]')"})
+            reply({"error": missing, "missing": True})
             continue
         if cmd == "arena":
             arena = _arena_search(runtime, payload, int(header["limit"]))

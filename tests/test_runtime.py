@@ -227,3 +227,20 @@ print(outcomes)
     assert done.returncode == 0, done.stderr[-2000:]
     outcomes = json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
     assert outcomes["refused"] > 100 and outcomes["loaded"] + outcomes["refused"] == 300
+
+
+def test_micro_without_tflite_micro_gives_the_commands_install_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TFLite Micro's child process, with tflite_micro hidden, names the same pip line as the
+    command line's missing-extra message (kws.commands.install_command)."""
+    from kws.commands import install_command, missing_extra_message
+
+    hidden = tmp_path / "tflite_micro"
+    hidden.mkdir()
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(ModelError) as err:
+        smallest_arena_size(DEFAULT_MODEL)
+    message = str(err.value)
+    assert message.endswith(missing_extra_message("tflite_micro") or "?") and "\n" not in message
+    assert message.endswith(install_command("micro"))
