@@ -41,8 +41,6 @@ from typing import Any
 import numpy as np
 
 from kws.checkpoint import CHECKPOINT_NAME, Checkpoint
-from kws.checkpoint import CHECKPOINT_VERSION as CHECKPOINT_VERSION  # re-exported (tests)
-from kws.checkpoint import save_checkpoint as save_checkpoint  # re-exported (tests)
 from kws.config import FrontendConfig, TrainConfig, to_dict
 from kws.data.augment import (
     MASK_PURPOSE,

@@ -221,7 +221,7 @@ def test_make_stream_read_only(tmp_path: Path, mini_dir: Path) -> None:
 
 def _run_folder(tmp_path: Path) -> Path:
     from kws.fileio import atomic_write_text
-    from kws.train import load_run_config
+    from kws.run import load_run_config
 
     run = tmp_path / "run"
     run.mkdir()
@@ -245,7 +245,7 @@ def test_resume_from_a_corrupt_checkpoint(capsys, tmp_path: Path, payload: bytes
 
 
 def test_resume_from_a_truncated_real_checkpoint(capsys, tmp_path: Path) -> None:
-    from kws.train import CHECKPOINT_VERSION, save_checkpoint
+    from kws.checkpoint import CHECKPOINT_VERSION, save_checkpoint
 
     run = _run_folder(tmp_path)
     path = run / "checkpoint.npz"
