@@ -353,6 +353,31 @@ def test_generic_main_compiles_against_stand_ins(generic, tmp_path: Path) -> Non
           str(generic.source_dir / "main.cc")])
 
 
+def test_generic_main_compiles_for_cortex_m4_against_tflite_micro(generic,
+                                                                  tmp_path: Path) -> None:
+    """main.cc and kws_stream.c for the Cortex-M4F against the real TFLite Micro headers (the
+    Arduino_TensorFlowLite tree of ../shared/third_party, its bare-metal flags), ours with
+    -Wall -Wextra -Werror; TFLite Micro's headers as -isystem (they have unused parameters)."""
+    _need("arm-none-eabi-g++", "arm-none-eabi-nm")
+    tfl = REPO.parent / "shared" / "third_party" / "Arduino_TensorFlowLite" / "src"
+    if not tfl.is_dir():
+        pytest.fail(f"{tfl} is missing")
+    src = generic.source_dir
+    obj = tmp_path / "main.o"
+    _run(["arm-none-eabi-g++", *M4, "-std=c++17", "-fno-rtti", "-fno-exceptions",
+          "-fno-threadsafe-statics", "-DARDUINO", "-DTF_LITE_STATIC_MEMORY",
+          "-DTF_LITE_DISABLE_X86_NEON", f"-I{src}", "-isystem", str(tfl), "-isystem",
+          str(tfl / "third_party" / "flatbuffers" / "include"), "-isystem",
+          str(tfl / "third_party" / "gemmlowp"), "-c", str(src / "main.cc"), "-o", str(obj)])
+    undefined = _run(["arm-none-eabi-nm", "-u", str(obj)]).stdout.split()
+    for name in ("kws_stream_init", "kws_stream_push", "kws_stream_window", "kws_stream_result",
+                 "board_read_audio", "g_kws_model_data"):
+        assert name in undefined, name
+    assert "kws_frontend_push" not in undefined and "kws_detector_update" not in undefined
+    _run(["arm-none-eabi-gcc", *M4, "-std=c99", f"-I{src}", "-c", str(src / "kws_stream.c"),
+          "-o", str(tmp_path / "kws_stream.o")])
+
+
 def _sim_stream(meta: dict) -> np.ndarray:
     """int16 (n,): keyword clips of the mini corpus with quiet noise between them (~12 s)."""
     import soundfile as sf
