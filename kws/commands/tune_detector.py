@@ -62,7 +62,7 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
 
     Prints progress and the figures; returns the tuning summary stored in the metadata.
     """
-    from firmware_export.settings import board_hop_frames
+    from kws.board import board_hop_frames
     from kws.model_edit import strip_for_device
     from kws.publish import recover_published_set
     from kws.quantize import stamp_detectors
