@@ -3,7 +3,8 @@
 code[i] = clip((sum_j dct[i, j] * L[j] + dct_offset[i]) >> 36, -128, 127), where dct holds the
 orthonormal DCT-II times ln 2 (log2 -> natural log) times the per-coefficient output gain in
 Q20, and dct_offset the output offset in Q36 plus one half, so the shift rounds half up.
-|L| < 2**22 and |dct| * num_mel < 2**31, so every partial sum is an integer below 2**53: the
+|L| < 2**22 and |dct| * num_mel < 2**31 (build_tables checks it), so every partial sum is an
+integer below 2**53 (below 2**50 at the defaults: docs/fixed_point.md, "7. DCT and int8"): the
 float64 matmul numpy uses here is exact, and equals the int64 loop of the C code.
 """
 

@@ -7,12 +7,13 @@ Arithmetic, identical in C:
 - ``mulh(a, b) = (a * b) >> 32`` with a 64-bit product and an arithmetic (floor) shift:
   for a Q31 twiddle it returns a * b_real / 2. On a Cortex-M4 this is one SMULL whose
   high word is kept.
-- Butterfly (each stage halves, so nothing can overflow int32):
+- Butterfly (each stage halves, so the complex modulus stays below the input's
+  2**30 * sqrt(2) = 2**30.5 and nothing overflows int32; docs/fixed_point.md, "3. FFT"):
   ``t = W b / 2`` (t_re = mulh(b_re, c) + mulh(b_im, s), t_im = mulh(b_im, c) - mulh(b_re, s)
   for W = c - i s); ``a' = (a >> 1) + t``; ``b' = (a >> 1) - t``.
 - Real split for bin k: ``Zc = conj Z[(N/2 - k) mod N/2]``, ``e = (Z[k] >> 1) + (Zc >> 1)``,
   ``d = (Z[k] >> 1) - (Zc >> 1)``, ``u = -i W_N^k d / 2``, ``X[k] = (e >> 1) + u``.
-Result: X_fixed[k] = DFT_N(v)[k] / N (fft_log2 halvings), |X_re|, |X_im| < 2**31.
+Result: X_fixed[k] = DFT_N(v)[k] / N (fft_log2 halvings), |X| < 2**30.5 (int32 components).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Fixed-point log: uint64 mel energy -> int32 Q16 log2 of the float mel energy plus floor.
 
-y = acc + (log_floor_q << 2 s) (the floor, added in the same units as acc), then
+y = acc + (log_floor_q << 2 s) (the floor, added in the same units as acc; 1 <= y < 2**56,
+docs/fixed_point.md, "6. Log"), then
 log2(y) = n + log2(1 + f) with n = bit_length(y) - 1 and f the next 16 bits below the leading
 one; log2(1 + f) comes from a 65-entry Q16 table with linear interpolation between entries
 (error < 6e-6). Finally the scale of acc is removed: L = log2(y) - (mel_scale_log2 + 2 s),

@@ -1,8 +1,9 @@
 """Mel filterbank: uint64 power -> uint64 mel energies, sparse triangular Q15 weights.
 
 acc[j] = sum over the bins of filter j of weight (Q15) * (P[k] >> MEL_INPUT_SHIFT).
-P >> 20 < 2**42, weight <= 2**15 and a filter spans at most a few dozen bins, so acc < 2**63.
-The accumulator equals the float mel energy times 2**(mel_scale_log2 + 2 s).
+P >> 20 < 2**40 and weight <= 2**15, and the bins of one filter hold less than the whole
+spectrum's power (< 2**60, Parseval), so acc < 2**55 (docs/fixed_point.md, "5. Mel
+filterbank"). The accumulator equals the float mel energy times 2**(mel_scale_log2 + 2 s).
 """
 
 from __future__ import annotations

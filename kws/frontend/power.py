@@ -1,8 +1,8 @@
 """Power spectrum: P[k] = X_re**2 + X_im**2.
 
-re, im are int32 values below 2**31 in magnitude after the real FFT, and in practice below
-2**30.5 (the halving FFT keeps |X| <= max |v| * sqrt(2)), so P < 2**62 fits uint64 (int64 in
-numpy). C: ``(uint64_t)((int64_t)re * re) + (uint64_t)((int64_t)im * im)``.
+re, im are the int32 bins of the real FFT (|X| < 2**30.5), and P < 2**60 (Parseval; the
+derivation is docs/fixed_point.md, "4. Power"), so P fits int64 in numpy and uint64 in C:
+``(uint64_t)((int64_t)re * re) + (uint64_t)((int64_t)im * im)``.
 """
 
 from __future__ import annotations
