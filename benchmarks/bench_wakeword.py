@@ -1,0 +1,187 @@
+"""Issue 16's benchmark: "stop" as your own wake word, trained from synthetic speech only.
+
+    python benchmarks/bench_wakeword.py [--out runs/bench_wakeword] [--epochs N]
+
+1. ``kws wakeword stop --data MINI`` (configs/wakeword.yaml): every voice family, negatives
+   by rule, the Speech Commands words of the train split (never the "stop" folder) and its
+   training noise. No real "stop" clip is used.
+2. Recall on the real "stop" clips of the mini corpus (all splits, but not speaker
+   893705bb, whose takes arm 3 adds): a stream of them among the test split's other words
+   over the test part of the background noise at 10 dB SNR on active speech, the model with
+   the detector it was tuned with (laptop hop). A detection counts when it falls on a clip
+   or within 500 ms after it (kws.stream_eval.match).
+3. False accepts per hour on a long stream of other real speech only: the test split's
+   other words (every word but "stop", cycled) over the test noise at 10 dB SNR.
+4. The same with 20 real takes of one speaker (893705bb's "stop" clips) as --recordings.
+5. pymicro-wakeword's four shipped models (the peer: okay_nabu, hey_jarvis, hey_mycroft,
+   alexa) on the stream of 3: false accepts per hour (a detection = the averaged probability
+   above its cutoff, then 1 s refractory), model size and arena (their JSON; TFLite
+   Micro's smallest arena when it runs them).
+
+Every stage's time is printed. Nothing of the test split or of the real "stop" clips is
+used in training or in tuning (tuning uses held-out synthetic takes and validation words).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kws.audio import read_audio, write_wav  # noqa: E402
+from kws.data.clips import load_noise, read_clip  # noqa: E402
+from kws.data.config import DataConfig  # noqa: E402
+from kws.data.index import BACKGROUND_NOISE_DIR, index_dataset  # noqa: E402
+from kws.wakeword.build import clip_stream  # noqa: E402
+from kws.wakeword.data import cut_spoken  # noqa: E402
+
+MINI = ROOT.parent / "shared" / "data" / "speech_commands_mini_v0.02"
+PHRASE = "stop"
+SPEAKER = "893705bb"
+"""The one speaker with 20+ takes of "stop" in the mini corpus (22)."""
+RECORDINGS = 20
+SNR_DB = 10.0
+REFRACTORY_MS = 1000
+
+
+def real_takes(index) -> tuple[list[np.ndarray], list[Path], list[np.ndarray]]:
+    """(stop takes of other speakers, the speaker's stop files, test-split other words)."""
+    stops = sorted((MINI / PHRASE).glob("*.wav"))
+    test_stop = [cut_spoken(read_audio(p)) for p in stops if not p.name.startswith(SPEAKER)]
+    mine = [p for p in stops if p.name.startswith(SPEAKER)][:RECORDINGS]
+    others = [cut_spoken(read_clip(c)) for c in index.split("test")
+              if c.path.parent.name not in (PHRASE, BACKGROUND_NOISE_DIR)]
+    return test_stop, mine, [o for o in others if o.size >= 320]
+
+
+def measure(model_path: Path, pos_stream, neg_stream) -> dict[str, float]:
+    from kws.runtime import KwsModel
+    from kws.stream import detect_audio
+    from kws.stream_eval import match
+
+    model = KwsModel(model_path)
+    label = model.labels[0]
+    out = {}
+    for name, (audio, truth) in (("positive", pos_stream), ("negative", neg_stream)):
+        found = detect_audio(model, audio)
+        m = match(found, truth, [label], audio.size // 16)
+        out[f"{name}_frr"] = m.mean_frr
+        out[f"{name}_fa_per_hour"] = m.fa_per_hour()
+        out[f"{name}_clips"] = sum(e.label == label for e in truth)
+    return out
+
+
+def peer(neg_audio: np.ndarray, hours: float) -> list[dict[str, object]]:
+    """pymicro-wakeword's models on the negative stream."""
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+
+    from kws.runtime import smallest_arena_size
+
+    rows = []
+    for model in Model:
+        t0 = time.monotonic()
+        mww = MicroWakeWord.from_builtin(model)
+        feats = MicroWakeWordFeatures()
+        detections, last, t_ms = 0, -10**9, 0
+        step = 16000  # feed one second at a time; each feature frame is 10 ms
+        for i in range(0, neg_audio.size, step):
+            for f in feats.process_streaming(neg_audio[i:i + step].tobytes()):
+                t_ms += 10
+                if mww.process_streaming(f) and t_ms - last >= REFRACTORY_MS:
+                    detections += 1
+                    last = t_ms
+        path = Path(str(mww.tflite_model))
+        config = json.loads(path.with_suffix(".json").read_text())
+        try:
+            arena: object = smallest_arena_size(path.read_bytes())
+        except Exception as exc:  # noqa: BLE001 - a peer model TFLite Micro cannot run
+            arena = f"not measured ({type(exc).__name__})"
+        rows.append({"model": model.value, "fa_per_hour": detections / hours,
+                     "bytes": path.stat().st_size,
+                     "arena_json": config["micro"].get("tensor_arena_size"),
+                     "arena_measured": arena, "seconds": round(time.monotonic() - t0, 1)})
+        mww.close()
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_wakeword")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "wakeword.yaml")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--negative-minutes", type=float, default=60.0)
+    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--arms", nargs="+", default=["synthetic", "recordings"])
+    args = ap.parse_args()
+    from kws.wakeword.build import build_wakeword
+
+    t0 = time.monotonic()
+    index = index_dataset(MINI, DataConfig())
+    test_stop, mine, others = real_takes(index)
+    noise = load_noise(index, "test")
+    minutes_pos = len(test_stop) * 2 * 2.3 / 60        # about every real take once
+    pos_stream = clip_stream(test_stop, others, noise, PHRASE, minutes_pos, SNR_DB, seed=101)
+    neg_stream = clip_stream(test_stop, others, noise, PHRASE, args.negative_minutes, SNR_DB,
+                             seed=102, keyword_fraction=0.0)
+    print(f"streams: {len(test_stop)} real 'stop' takes of other speakers in "
+          f"{minutes_pos:.0f} min among {len(others)} test-split words; negative stream "
+          f"{args.negative_minutes:g} min of test-split words only; {SNR_DB:g} dB SNR "
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rec_dir = args.out / f"takes_{SPEAKER}"
+    rec_dir.mkdir(exist_ok=True)
+    for p in mine:
+        write_wav(rec_dir / p.name, read_audio(p))
+    report: dict[str, object] = {}
+    synth_out = args.out / "arm_synthetic"
+    for arm in args.arms:
+        out = args.out / f"arm_{arm}"
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        if arm == "recordings" and synth_out.is_dir():      # reuse the synthesized takes
+            for cache in synth_out.glob("takes_*.npz"):
+                shutil.copy(cache, out / cache.name)
+        t1 = time.monotonic()
+        result = build_wakeword(PHRASE, out, args.config, MINI,
+                                rec_dir if arm == "recordings" else None, args.epochs,
+                                progress=False)
+        total = time.monotonic() - t1
+        t2 = time.monotonic()
+        figures = measure(result.model_path, pos_stream, neg_stream)
+        m = result.manifest
+        report[arm] = {"stage_seconds": {k: round(v, 1) for k, v in
+                                         result.stage_seconds.items()},
+                       "end_to_end_seconds": round(total, 1),
+                       "measure_seconds": round(time.monotonic() - t2, 1),
+                       "recall": round(1 - figures["positive_frr"], 4),
+                       "fa_per_hour_negative_stream": round(figures["negative_fa_per_hour"], 2),
+                       "fa_per_hour_positive_stream": round(figures["positive_fa_per_hour"], 2),
+                       "real_stop_events": figures["positive_clips"],
+                       "device_bytes": m["files"]["model_device.tflite"]["bytes"],
+                       "arena_bytes": m["tensor_arena_bytes"],
+                       "clip_ms": result.clip_ms,
+                       "detector": m.get("detector")}
+        print(f"{arm}: {json.dumps(report[arm])}", flush=True)
+    if not args.skip_peer:
+        t3 = time.monotonic()
+        report["peer"] = peer(neg_stream[0], args.negative_minutes / 60)
+        for row in report["peer"]:
+            print(f"peer {row}", flush=True)
+        print(f"peer total {time.monotonic() - t3:.0f} s")
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"total {time.monotonic() - t0:.0f} s; report {args.out / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,450 @@
+"""``kws wakeword "PHRASE"``: from a phrase to a tuned int8 model that ``kws export`` takes.
+
+    configs/wakeword.yaml (frontend, model, train, data, wakeword sections)
+      -> voices: every take of kws.wakeword.data (synthesized once, cached in the run folder)
+      -> data: positives, negatives, silence; clip_ms from the takes (long phrases: > 1 s)
+      -> train: the DS-CNN of the config with len(labels) outputs, epochs of augmented
+         examples (kws.train.EpochFeatures), the best validation epoch kept -> model.keras
+      -> quantize: kws.quantize's converter, logit shift, metadata (labels, front end,
+         detector, phrase), device copy -> model.tflite, model_device.tflite, manifest.json
+      -> tune: kws.tuning's grid on streams of held-out takes among held-out negatives, at
+         the laptop's and the board's hop -> the detectors stamped into the metadata
+
+Each stage shows a tqdm bar on stderr (``progress``); stdout gets one line per stage.
+The run folder: ``config.json``, ``takes_<hash>.npz`` (the synthesized takes), ``model.keras``,
+``history.json``, ``model.tflite``, ``model_device.tflite``, ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kws.config import DetectorConfig, FrontendConfig, from_dict, load_yaml, to_dict
+from kws.data.config import DataConfig
+from kws.data.streams import TruthEvent, noise_bed
+from kws.errors import ConfigError, DataError
+from kws.fileio import atomic_write_text
+from kws.labels import UNKNOWN, wakeword_labels
+from kws.run import SECTIONS, RunConfig
+from kws.wakeword.data import (
+    LEVEL_DBFS,
+    WakewordData,
+    WakewordSpec,
+    auto_clip_ms,
+    read_recordings,
+    synthesize_takes,
+)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "wakeword.yaml"
+"""The shipped recipe of ``kws wakeword``."""
+CALIBRATION_CLIPS = 200
+"""Training clips (seeded choice) that calibrate the int8 conversion."""
+WAKEWORD_SECTION = "wakeword"
+
+
+@dataclasses.dataclass(frozen=True)
+class WakewordResult:
+    """What a run made and how long each stage took (seconds)."""
+
+    out: Path
+    model_path: Path
+    labels: tuple[str, ...]
+    clip_ms: float
+    stage_seconds: dict[str, float]
+    manifest: dict[str, Any]
+
+
+def load_wakeword_config(path: str | Path = DEFAULT_CONFIG, epochs: int | None = None
+                         ) -> tuple[RunConfig, WakewordSpec]:
+    """The run sections (frontend, model, train, data) and the ``wakeword`` section of a
+    YAML file; ``epochs`` overrides train.epochs. ConfigError names a bad section or key."""
+    raw = load_yaml(path)
+    unknown = sorted(set(raw) - {*SECTIONS, WAKEWORD_SECTION})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {unknown[0]!r} "
+                          f"(known: {', '.join((*SECTIONS, WAKEWORD_SECTION))})")
+    train = dict(raw.get("train") or {})
+    if epochs is not None:
+        train["epochs"] = epochs
+        train["warmup_epochs"] = min(int(train.get("warmup_epochs", 0)), max(0, epochs - 1))
+    from kws.config import ModelConfig, TrainConfig
+
+    config = RunConfig(frontend=from_dict(FrontendConfig, raw.get("frontend"), "frontend."),
+                       model=from_dict(ModelConfig, raw.get("model"), "model."),
+                       train=from_dict(TrainConfig, train, "train."),
+                       data=from_dict(DataConfig, raw.get("data"), "data."))
+    return config, from_dict(WakewordSpec, raw.get(WAKEWORD_SECTION), "wakeword.")
+
+
+def _bar(enabled: bool) -> Callable[[str, int], Any] | None:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return lambda desc, total: tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                                    dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Training (the DS-CNN with len(labels) outputs)
+# --------------------------------------------------------------------------------------------
+
+def train_float(data: WakewordData, config: RunConfig, out: Path,
+                progress: Callable[[str, int], Any] | None = None,
+                log: Callable[[str], None] = print) -> tuple[Any, list[dict[str, float]]]:
+    """Train the model of ``config`` on ``data`` (kws.train's epoch features, schedule,
+    SpecAugment, mixup and weight averaging) and keep the best validation epoch.
+
+    Returns (the float Keras model with the kept weights, per-epoch history); writes
+    ``out/model.keras`` and ``out/history.json`` atomically.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kws.data.augment import (
+        MASK_PURPOSE,
+        MIXUP_PURPOSE,
+        ORDER_PURPOSE,
+        epoch_rng,
+        mixup,
+        spec_augment,
+    )
+    from kws.fileio import atomic_path
+    from kws.frontend import mfcc_batch
+    from kws.model import build_model
+    from kws.train import EpochFeatures, learning_rate
+
+    train_cfg = config.train
+    num_classes = len(data.labels)
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(train_cfg.seed)
+    val = data.clips("validation")
+    val_x = mfcc_batch(val.audio, config.frontend).astype(np.float32)[..., None]
+    model = build_model(config.model, config.frontend, num_classes=num_classes)
+    optimizer = keras.optimizers.Adam(learning_rate=train_cfg.learning_rate)
+    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy())
+    features = EpochFeatures(data, ("train",), config.frontend, train_cfg)
+    history: list[dict[str, float]] = []
+    best_acc, best_vars, ema = -1.0, None, None
+    bar = progress("train", train_cfg.epochs) if progress else None
+    try:
+        for epoch in range(train_cfg.epochs):
+            t0 = time.monotonic()
+            feats, labels = features.get(epoch)
+            if epoch + 1 < train_cfg.epochs:
+                features.prefetch(epoch + 1)
+            feats = spec_augment(feats.copy(), config.data,
+                                 epoch_rng(train_cfg.seed, epoch, MASK_PURPOSE))
+            order = epoch_rng(train_cfg.seed, epoch, ORDER_PURPOSE).permutation(len(feats))
+            x = feats[order].astype(np.float32)[..., None]
+            smooth = train_cfg.label_smoothing
+            y = np.full((len(order), num_classes), smooth / num_classes, np.float32)
+            y[np.arange(len(order)), labels[order]] += 1.0 - smooth
+            x, y = mixup(x, y, config.data, train_cfg.batch_size,
+                         epoch_rng(train_cfg.seed, epoch, MIXUP_PURPOSE))
+            lr = learning_rate(train_cfg, epoch)
+            optimizer.learning_rate.assign(lr)
+            fit = model.fit(x, y, batch_size=train_cfg.batch_size, epochs=1, shuffle=False,
+                            verbose=0)
+            current = [v.numpy() for v in model.variables]
+            if train_cfg.weight_averaging:
+                m = train_cfg.weight_averaging
+                ema = ([c.copy() for c in current] if ema is None else
+                       [(m * a + (1 - m) * c).astype(c.dtype) if c.dtype.kind == "f"
+                        else c.copy() for a, c in zip(ema, current, strict=True)])
+                for var, value in zip(model.variables, ema, strict=True):
+                    var.assign(value)
+            probs = model.predict(val_x, batch_size=512, verbose=0)
+            val_acc = float(np.mean(np.argmax(probs, 1) == val.labels))
+            history.append({"epoch": epoch + 1, "loss": float(fit.history["loss"][0]),
+                            "val_accuracy": val_acc, "learning_rate": lr,
+                            "seconds": round(time.monotonic() - t0, 2)})
+            if val_acc > best_acc or train_cfg.keep == "last":
+                best_acc, best_vars = val_acc, [v.numpy() for v in model.variables]
+            for var, value in zip(model.variables, current, strict=True):
+                var.assign(value)
+            if bar is not None:
+                bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val_acc:.3f}")
+                bar.update(1)
+    finally:
+        features.close()
+        if bar is not None:
+            bar.close()
+    assert best_vars is not None
+    for var, value in zip(model.variables, best_vars, strict=True):
+        var.assign(value)
+    kept = max(history, key=lambda r: r["val_accuracy"])["epoch"] if train_cfg.keep == "best" \
+        else history[-1]["epoch"]
+    clean = build_model(config.model, config.frontend, num_classes=num_classes)
+    clean.set_weights(model.get_weights())
+    with atomic_path(out / "model.keras") as tmp:
+        clean.save(tmp)
+    atomic_write_text(out / "history.json", json.dumps(
+        {"kept_epoch": kept, "kept_val_accuracy": best_acc, "epochs": history}, indent=2) + "\n")
+    log(f"train: kept epoch {kept} of {len(history)}, validation accuracy {best_acc:.4f}")
+    return clean, history
+
+
+# --------------------------------------------------------------------------------------------
+# Quantization (kws.quantize's path, the label set of the data)
+# --------------------------------------------------------------------------------------------
+
+def calibration_clips(data: WakewordData, count: int = CALIBRATION_CLIPS,
+                      seed: int = 0) -> np.ndarray:
+    """int16 (count, clip_samples): a seeded choice of clean training clips."""
+    train = data.clips("train")
+    picks = np.sort(np.random.default_rng([seed, 3]).permutation(len(train))[:count])
+    return train.audio[picks]
+
+
+def quantize_model(model: Any, data: WakewordData, config: RunConfig, out: Path,
+                   phrase: str) -> dict[str, Any]:
+    """int8 model.tflite (metadata: labels, front end, stock detector, phrase),
+    model_device.tflite and manifest.json in ``out``, published as one set (kws.publish).
+    Returns the manifest."""
+    from kws.frontend import mfcc_batch
+    from kws.model import build_model
+    from kws.publish import publish_files
+    from kws.quantize import (
+        accuracy,
+        add_metadata,
+        build_metadata,
+        convert_int8,
+        representative_rows,
+        shift_logits_to_nonnegative,
+        strip_for_device,
+    )
+    from kws.runtime import KwsModel, smallest_arena_size
+
+    labels = data.labels
+    batch1 = build_model(config.model, config.frontend, num_classes=len(labels), batch_size=1)
+    batch1.set_weights(model.get_weights())
+    rows = representative_rows(mfcc_batch(calibration_clips(data), config.frontend))
+    shift = shift_logits_to_nonnegative(batch1, rows)
+    tflite = convert_int8(batch1, rows)
+    metadata = build_metadata(config.model.name, config.frontend, DetectorConfig(),
+                              labels=labels, data_fingerprint=data.fingerprint,
+                              training={"train_splits": ["train"], "tuning_percent": None},
+                              wakeword={"phrase": phrase, "recordings": data.recordings})
+    full = add_metadata(tflite, metadata)
+    device = strip_for_device(full)
+    int8 = KwsModel(full, config.frontend)
+    results = {}
+    for split in ("train", "validation"):
+        clips = data.clips(split)
+        feats = mfcc_batch(clips.audio, config.frontend)
+        results[split] = {
+            "clips": len(clips),
+            "float": round(accuracy(model.predict(feats.astype(np.float32)[..., None],
+                                                  batch_size=512, verbose=0), clips.labels), 5),
+            "int8": round(accuracy(int8.predict(feats), clips.labels), 5)}
+    written = {"model.tflite": full, "model_device.tflite": device}
+    manifest = {
+        "phrase": phrase, "labels": list(labels), "model_name": config.model.name,
+        "config": config.to_dict(), "data_fingerprint": data.fingerprint,
+        "counts": data.counts(), "calibration": {"clips": CALIBRATION_CLIPS,
+                                                 "logit_shift": round(shift, 6)},
+        "accuracy": results, "tensor_arena_bytes": smallest_arena_size(device),
+        "files": {name: {"bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+                  for name, b in written.items()}}
+    written["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
+    publish_files(out, written)
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# Detector tuning on streams of held-out takes
+# --------------------------------------------------------------------------------------------
+
+def clip_stream(phrase_takes: Sequence[np.ndarray], other_takes: Sequence[np.ndarray],
+                noise: Sequence[np.ndarray], label: str, minutes: float, snr_db: float | None,
+                seed: int, keyword_fraction: float = 0.5,
+                gaps_s: tuple[float, float] = (0.5, 2.5)) -> tuple[np.ndarray, list[TruthEvent]]:
+    """A stream of takes (int16 spoken parts): each event the phrase with probability
+    ``keyword_fraction`` (takes cycled in a seeded order) else another take, at a random
+    level (LEVEL_DBFS), a uniform gap after it, over a noise bed (kws.data.streams.noise_bed)
+    whose gain puts every take ``snr_db`` dB above it (active speech power), linear in
+    between. Returns (int16 (minutes x 960000,), truth: phrase events labelled ``label``,
+    others _unknown_)."""
+    from kws.audio import active_power, snr_gain
+    from kws.voices import fit_level
+
+    if not phrase_takes or (keyword_fraction < 1 and not other_takes):
+        raise DataError("a tuning stream needs phrase takes and other takes")
+    rng = np.random.default_rng(seed)
+    total = int(round(minutes * 60 * 16000))
+    speech = np.zeros(total)
+    pools = {label: list(rng.permutation(len(phrase_takes))),
+             UNKNOWN: list(rng.permutation(len(other_takes)))}
+    cursor = dict.fromkeys(pools, 0)
+    events, powers, t = [], [], 16000
+    while True:
+        name = label if rng.random() < keyword_fraction else UNKNOWN
+        source = phrase_takes if name == label else other_takes
+        take = fit_level(source[pools[name][cursor[name] % len(pools[name])]],
+                         float(rng.uniform(*LEVEL_DBFS)))
+        cursor[name] += 1
+        t = (t + 15) // 16 * 16                        # whole milliseconds
+        if t + take.size > total:
+            break
+        speech[t:t + take.size] = take
+        events.append(TruthEvent(t // 16, -(-(t + take.size) // 16), name))
+        powers.append(active_power(take))
+        t += take.size + int(rng.uniform(*gaps_s) * 16000)
+    if snr_db is None:
+        return np.clip(np.rint(speech), -32768, 32767).astype(np.int16), events
+    bed = noise_bed(noise, total, rng)
+    xs, ys = [], []
+    for e, p in zip(events, powers, strict=True):
+        a, b = e.start_ms * 16, e.end_ms * 16
+        g = snr_gain(p, float(np.mean(bed[a:b] ** 2)), snr_db)
+        xs += [a, b - 1]
+        ys += [g, g]
+    gain = np.interp(np.arange(total, dtype=np.float64), xs, ys) if xs else np.zeros(total)
+    return np.clip(np.rint(speech + gain * bed), -32768, 32767).astype(np.int16), events
+
+
+def tuning_streams(data: WakewordData, spec: WakewordSpec) -> list[Any]:
+    """kws.tuning streams of the held-out takes: one per SNR of ``spec`` (half phrase, half
+    other takes) and a phrase-only stream at 20 dB for the latency bound."""
+    from kws.tuning import BOUND_SNR_DB, TuningStream
+
+    label = data.labels[0]
+    out = []
+    for i, snr in enumerate(spec.tune_snrs_db):
+        audio, truth = clip_stream(data.tuning["phrase"], data.tuning["other"],
+                                   data.noise_validation, label, spec.tune_minutes, snr,
+                                   spec.seed + 10 + i)
+        out.append(TuningStream(f"held-out {snr:g} dB", audio, truth, False))
+    audio, truth = clip_stream(data.tuning["phrase"], data.tuning["other"],
+                               data.noise_validation, label, max(1.0, spec.tune_minutes / 3),
+                               BOUND_SNR_DB, spec.seed + 20, keyword_fraction=1.0)
+    out.append(TuningStream(f"held-out phrase only {BOUND_SNR_DB:g} dB", audio, truth, True))
+    return out
+
+
+def tune_model(model_path: Path, data: WakewordData, spec: WakewordSpec,
+               progress: Callable[[str, int], Any] | None = None,
+               log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Tune the laptop and board detectors of ``model_path`` (kws.tuning's grid and rule
+    within ``spec.fa_per_hour``) and stamp them into its metadata; returns the summary."""
+    from firmware_export.settings import board_hop_frames
+    from kws.quantize import stamp_detectors, strip_for_device
+    from kws.runtime import KwsModel
+    from kws.tflite_ops import parse_tflite
+    from kws.tuning import choose, evaluate_grid
+
+    model = KwsModel(model_path)
+    streams = tuning_streams(data, spec)
+    laptop_hop = model.detector_config.hop_frames
+    board_hop = board_hop_frames(parse_tflite(strip_for_device(model.data)),
+                                 model.frontend_config, laptop_hop)
+    bar = progress("tune", 2) if progress else None
+    results = {}
+    for name, hop in (("laptop", laptop_hop), ("board", board_hop)):
+        rows = evaluate_grid(model, streams, DetectorConfig(), hop)
+        results[name] = choose(rows, spec.fa_per_hour)
+        if bar is not None:
+            bar.update(1)
+        c, f = results[name].config, results[name].figures
+        log(f"tune ({name}, hop {hop} frames): window {c.average_window_ms} ms, min count "
+            f"{c.min_count}, threshold {c.threshold}, suppression {c.suppression_ms} ms; "
+            + "; ".join(f"{x.name}: FRR {100 * x.mean_frr:.1f}%, "
+                        f"{x.fa_per_hour_per_keyword:.2f} FA/h" for x in f)
+            + ("" if results[name].within_budget else " (NOT within the budget)"))
+    if bar is not None:
+        bar.close()
+    summary = {"split": "held-out takes", "fa_per_hour_per_keyword": spec.fa_per_hour,
+               "snrs_db": list(spec.tune_snrs_db), "minutes": spec.tune_minutes,
+               "laptop": results["laptop"].to_dict(), "board": results["board"].to_dict()}
+    stamp_detectors(model_path, results["laptop"].config, results["board"].config, summary)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# The whole job
+# --------------------------------------------------------------------------------------------
+
+def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAULT_CONFIG,
+                   data_dir: str | Path | None = None, recordings: str | Path | None = None,
+                   epochs: int | None = None, progress: bool = True,
+                   log: Callable[[str], None] = print,
+                   spec_overrides: dict[str, Any] | None = None) -> WakewordResult:
+    """Voices -> data -> train -> quantize -> tune for ``phrase`` into the run folder ``out``
+    (see the module docstring). ``data_dir``: a Speech Commands folder for real negative
+    words and background noise (else synthetic noise only); ``recordings``: a folder of your
+    takes of the phrase; ``spec_overrides``: fields of the wakeword section (tests)."""
+    from kws.outpaths import check_out_dir
+
+    labels = wakeword_labels(phrase)
+    config, spec = load_wakeword_config(config_path, epochs)
+    if spec_overrides:
+        spec = dataclasses.replace(spec, **spec_overrides)
+    out = Path(out)
+    if (out / "model.keras").exists() or (out / "model.tflite").exists():
+        raise ConfigError(f"--out {out}: already holds a wake-word model (choose a new folder)")
+    check_out_dir(out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    bars = _bar(progress)
+    seconds: dict[str, float] = {}
+
+    t0 = time.monotonic()
+    recorded = read_recordings(recordings) if recordings is not None else None
+    extra_words: list[str] = []
+    if data_dir is not None:
+        from kws.data.index import BACKGROUND_NOISE_DIR
+
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise DataError(f"--data {root}: no such folder")
+        extra_words = sorted(p.name for p in root.iterdir()
+                             if p.is_dir() and p.name != BACKGROUND_NOISE_DIR)
+    takes = synthesize_takes(phrase, spec, out, extra_words, bars)
+    seconds["voices"] = time.monotonic() - t0
+    n_phrase = sum(k == "phrase" for k in takes.kinds)
+    log(f"voices: {len(takes.audio)} takes ({n_phrase} of {phrase!r}, "
+        f"{sum(k == 'near' for k in takes.kinds)} near misses, "
+        f"{sum(k == 'other' for k in takes.kinds)} other words) in {seconds['voices']:.0f} s")
+
+    t0 = time.monotonic()
+    phrase_takes = [a for a, k in zip(takes.audio, takes.kinds, strict=True) if k == "phrase"]
+    clip_ms = spec.clip_ms or auto_clip_ms(phrase_takes + (recorded[0] if recorded else []))
+    frontend = dataclasses.replace(config.frontend, clip_ms=clip_ms)
+    config = dataclasses.replace(config, frontend=frontend)
+    data = WakewordData(phrase, spec, takes, config.data, frontend, data_dir, recorded)
+    atomic_write_text(out / "config.json", json.dumps(
+        {"phrase": phrase, "labels": list(labels), **config.to_dict(),
+         "wakeword": to_dict(spec), "data_fingerprint": data.fingerprint,
+         "recordings": None if recordings is None else str(recordings),
+         "speech_commands": None if data_dir is None else str(data_dir),
+         "counts": data.counts()}, indent=2) + "\n")
+    seconds["data"] = time.monotonic() - t0
+    log(f"data: clip {clip_ms:g} ms, {data.counts()} ({seconds['data']:.0f} s)")
+
+    t0 = time.monotonic()
+    model, _ = train_float(data, config, out, bars, log)
+    seconds["train"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    manifest = quantize_model(model, data, config, out, phrase)
+    seconds["quantize"] = time.monotonic() - t0
+    log(f"quantize: int8 validation accuracy {manifest['accuracy']['validation']['int8']:.4f}, "
+        f"device copy {manifest['files']['model_device.tflite']['bytes']:,} B, tensor arena "
+        f"{manifest['tensor_arena_bytes']:,} B ({seconds['quantize']:.0f} s)")
+
+    t0 = time.monotonic()
+    tune_model(out / "model.tflite", data, spec, bars, log)
+    seconds["tune"] = time.monotonic() - t0
+    manifest = json.loads((out / "manifest.json").read_text())
+    log(f"model: {out / 'model.tflite'} (labels {', '.join(labels)}); stage seconds "
+        + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
+    return WakewordResult(out, out / "model.tflite", labels, clip_ms, seconds, manifest)
