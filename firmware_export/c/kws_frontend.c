@@ -1,15 +1,19 @@
 /*
- * kws_frontend.c: the fixed-point MFCC front end, a line-for-line twin of the kws/frontend modules.
+ * kws_frontend.c: the fixed-point MFCC front end, a stage-for-stage twin of kws/frontend (numpy).
  *
  *   int16 window -> Q15 Hann + block-floating shift (window.py) -> 512-point real FFT as a
  *   256-point complex radix-2 DIT FFT with halving stages plus the real split (fft.py)
  *   -> power (power.py) -> sparse Q15 mel filters (mel.py) -> Q16 log2 (log.py)
  *   -> Q20 DCT-II, int64 accumulation, int8 codes (dct.py)
  *
- * Each stage computes the same integers as numpy in the same order with the same rounding; only
- * the schedule differs (fused loops, in-place buffers, symmetric tables), never a value. The
- * numpy DCT is a float64 matmul that is exact (kws/frontend/dct.py); here it is the plain int64
- * sum, grouped by the row symmetry dct[k][M-1-n] = (-1)^k dct[k][n], which is exact too.
+ * Each stage computes the same integers as numpy with the same rounding, but not with numpy's
+ * loops: the first two FFT stages are one radix-4 pass, the others run in pairs, the real split
+ * and the power are one loop, the mel filterbank and the log are one loop, the tables are kept
+ * in half or a quarter (symmetries checked when they are generated). Integer sums are exact in
+ * any order and no value nears its type's limit (the bounds and their derivation:
+ * docs/fixed_point.md), so only the schedule differs, never a value. The numpy DCT is a
+ * float64 matmul that is exact (kws/frontend/dct.py); here it is the plain int64 sum, grouped
+ * by the row symmetry dct[k][M-1-n] = (-1)^k dct[k][n], which is exact too.
  *
  * Signed right shifts: numpy's >> on negative integers is a floor (arithmetic) shift. C99 leaves
  * it implementation-defined; GCC, Clang and arm-none-eabi-gcc define it as arithmetic, which the
@@ -401,7 +405,8 @@ KWS_NOINLINE static void fft_stages(int32_t *z)
 /* ---- stages 3 and 4: real split and power (fft.py, power.py) ------------------------------- */
 
 /* Bin k of the real FFT from Z[k] = (ar, ai), Z[(HALF - k) % HALF] = (br, bi) and the twiddle
- * W_N^k = (c, s); returns its power re^2 + im^2 (< 2**61) shifted right by KWS_MEL_INPUT_SHIFT. */
+ * W_N^k = (c, s); returns its power re^2 + im^2 (< 2**60, docs/fixed_point.md "4. Power") shifted
+ * right by KWS_MEL_INPUT_SHIFT. */
 KWS_ALWAYS_INLINE static inline uint64_t split_power(int32_t ar, int32_t ai, int32_t br, int32_t bi, int32_t c,
                                    int32_t s)
 {
@@ -469,7 +474,8 @@ KWS_ALWAYS_INLINE static inline int32_t log2_q16(uint64_t y)
 }
 
 /* log_mel[j] = log2(mel_j + floor) in Q16 (float units): acc = sum of Q15 weight * (P >> 20)
- * over the filter's bins (< 2**56), plus the floor in the same units, minus the scale. */
+ * over the filter's bins (< 2**55), plus the floor in the same units (< 2**56 in all), minus the
+ * scale. Bounds: docs/fixed_point.md, "5. Mel filterbank" and "6. Log". */
 KWS_NOINLINE static void mel_log(const int32_t *z, unsigned shift, int32_t *log_mel)
 {
     const uint32_t *p = (const uint32_t *)z;
@@ -481,7 +487,7 @@ KWS_NOINLINE static void mel_log(const int32_t *z, unsigned shift, int32_t *log_
         const uint32_t *bin = p + 2u * kws_mel_start[j];
         const uint16_t *const end = wt + kws_mel_length[j];  /* every filter has >= 1 bin */
         uint64_t acc_lo = 0;  /* sum of weight * low word: UMLAL */
-        uint32_t acc_hi = 0;  /* sum of weight * high word (< 2**31 as acc < 2**63): MLA */
+        uint32_t acc_hi = 0;  /* sum of weight * high word (< 2**23 as acc < 2**55): MLA */
         do {
             const uint32_t wi = *wt++;
             acc_lo += (uint64_t)bin[0] * wi;

@@ -4,7 +4,9 @@
  * int16 audio at KWS_SAMPLE_RATE_HZ in, one int8 frame of KWS_NUM_COEFFS codes out every
  * KWS_STRIDE_SAMPLES samples (49 x 10 per second at the defaults). Integer arithmetic only, no
  * malloc, no libm; every table comes from kws_frontend_tables.h/.c, which are generated from a
- * Python FrontendConfig by firmware_export/frontend_tables.py (never edited by hand).
+ * Python FrontendConfig by kws/frontend/c_tables.py (never edited by hand). The same integers as
+ * numpy, stage for stage, computed with loops of its own (fused FFT stages, fused mel and log):
+ * see kws_frontend.c and docs/fixed_point.md.
  *
  * Usage (streaming; any chunk sizes, including 0 and 1):
  *
