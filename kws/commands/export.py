@@ -11,7 +11,8 @@ from kws.commands import require_module
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``export`` sub-command."""
     p = sub.add_parser(
-        "export", help="export a model as C sources and an Arduino Nano 33 BLE sketch",
+        "export", help="export a model as C sources and an Arduino Nano 33 BLE Sense sketch "
+                       "(the Sense has the PDM microphone)",
         description="Write the model (a 16-byte-aligned const array), its settings, the C front "
                     "end and detector, and the Arduino sketch (or a generic main.cc) into DIR; "
                     "print the memory budget. DIR must not exist, be empty, or hold an earlier "
