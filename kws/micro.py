@@ -234,9 +234,9 @@ def _child_main(rx_fd: int, tx_fd: int) -> int:
         from tflite_micro import runtime
     except ImportError:
         runtime = None
-        # This child is a program of its own (python -m kws.micro): it asks the command
-        # line's one table of extras for the hint, so it says what `kws evaluate` says.
-        from kws.commands import missing_extra_message
+        # This child is a program of its own (python -m kws.micro): the one table of extras
+        # (kws.extras, also the command line's) gives the hint `kws evaluate` gives.
+        from kws.extras import missing_extra_message
 
         missing = missing_extra_message("tflite_micro") or "needs TFLite Micro (tflite_micro)"
     interp = None

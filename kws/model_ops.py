@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kws.model_types import INT8, INT32, Operator, Refused, Tensor
+from kws.model_types import INT8, INT32, OUTPUT_QUANT, Operator, Refused, Tensor
 
 MAX_DIM = 1 << 16
 """Largest size of one tensor dimension (and of a pooling filter)."""
@@ -175,8 +175,12 @@ def check_operator(i: int, op: Operator, tensors: tuple[Tensor, ...]) -> None:
         # multiplier leaves the fixed-point range); converters write 1.0.
         if x.shape != y.shape or not (math.isfinite(beta) and MIN_BETA <= beta <= MAX_BETA):
             raise Refused(f"{name}: shapes {x.shape} -> {y.shape}, beta {beta}")
-        if y.zero_point[:1] != (-128,) or abs(y.scale[0] - 1 / 256) > 1e-9:
-            raise Refused(f"{name}: int8 output must have scale 1/256 and zero point -128")
+        # The output contract of every kws model (kws.model_types.OUTPUT_QUANT): the int8
+        # softmax the detector reads as uint8 score + 128.
+        scale, zero_point = OUTPUT_QUANT
+        if y.zero_point[:1] != (zero_point,) or abs(y.scale[0] - scale) > 1e-9:
+            raise Refused(f"{name}: int8 output must have scale {scale:g} (1/"
+                          f"{round(1 / scale)}) and zero point {zero_point}")
     elif op.name == "ADD":
         need((2,))
         a, b, y = t(0), t(1), tensors[op.outputs[0]]

@@ -100,3 +100,27 @@ def test_device_copy_keeps_the_graph_and_weights() -> None:
             # Unchanged, or all-zero per-channel zero points reduced to one 0.
             assert np.array_equal(zero, original) or (list(zero) == [0] and not original.any())
     assert b.signatureDefs is None and b.description is None and b.metadata is None
+
+
+@pytest.mark.parametrize("scale, zero_point", [(1 / 128, -128), (1 / 256, 0)])
+def test_softmax_output_is_held_to_the_one_output_contract(scale: float,
+                                                           zero_point: int) -> None:
+    """kws.model_ops checks SOFTMAX's int8 output against kws.model_types.OUTPUT_QUANT, the
+    contract the quantizer asserts: the shipped model passes, any other scale or zero point
+    is refused with the contract in the message."""
+    import dataclasses
+
+    from kws.model_file import parse_tflite
+    from kws.model_ops import check_operator
+    from kws.model_types import OUTPUT_QUANT, Refused
+
+    model = parse_tflite(DEFAULT_MODEL.read_bytes())
+    i, op = next((i, op) for i, op in enumerate(model.operators) if op.name == "SOFTMAX")
+    tensors = list(model.tensors)
+    out = tensors[op.outputs[0]]
+    assert (out.scale[0], out.zero_point[0]) == OUTPUT_QUANT
+    check_operator(i, op, tuple(tensors))
+    tensors[op.outputs[0]] = dataclasses.replace(out, scale=(scale,), zero_point=(zero_point,))
+    with pytest.raises(Refused, match=f"scale {OUTPUT_QUANT[0]:g} .* zero point "
+                                      f"{OUTPUT_QUANT[1]}"):
+        check_operator(i, op, tuple(tensors))

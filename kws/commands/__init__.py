@@ -1,7 +1,7 @@
 """Sub-commands of the ``kws`` command line, one module each (see kws.cli).
 
-Also the one place that knows which optional dependency comes with which extra of
-pyproject.toml, and how to install it (:func:`missing_extra_message`).
+The table of optional dependencies and their pip lines is kws.extras' (shared with the
+TFLite Micro child, kws.micro); its names are re-exported here for the commands.
 """
 
 from __future__ import annotations
@@ -9,78 +9,25 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.machinery
-import importlib.util
-import json
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from kws.errors import KwsError
+from kws.extras import (
+    OPTIONAL_MODULES,
+    MissingExtraError,
+    install_command,
+    missing_extra_message,
+    require_module,
+)
 
-OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
-    "tensorflow": ("TensorFlow", "train"),
-    "keras": ("TensorFlow", "train"),
-    "tflite_micro": ("TFLite Micro", "micro"),
-}
-"""Top-level module -> (what it is, the pyproject extra that installs it). The ``train``
-extra also holds TFLite Micro, so one line installs everything the user's path needs."""
-
-
-class MissingExtraError(KwsError):
-    """An optional dependency of the command is not installed."""
-
-
-def install_command(extra: str) -> str:
-    """The pip line that adds ``extra`` to this installation of kws.
-
-    A checkout installed with ``pip install -e .`` gets ``pip install -e '.[extra]'`` (the
-    folder spelled out when it is not the current one), a non-editable install from a
-    folder ``pip install '.[extra]'``, anything else ``pip install 'kws[extra]'``.
-    """
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        info = json.loads(distribution("kws").read_text("direct_url.json") or "{}")
-    except (PackageNotFoundError, ValueError):
-        info = {}
-    url = urlparse(str(info.get("url", "")))
-    checkout = Path(__file__).resolve().parents[2]
-    if url.scheme == "file":
-        folder = Path(unquote(url.path))
-        editable = bool(info.get("dir_info", {}).get("editable"))
-    elif not info and (checkout / "pyproject.toml").is_file():  # run from a checkout
-        folder, editable = checkout, True
-    else:
-        return f"pip install 'kws[{extra}]'"
-    try:
-        same = folder.resolve() == Path(os.getcwd()).resolve()
-    except OSError:
-        same = False
-    where = "." if same else str(folder)
-    return f"pip install {'-e ' if editable else ''}'{where}[{extra}]'"
-
-
-def missing_extra_message(module: str | None) -> str | None:
-    """One line for a missing optional module (None when ``module`` is not one of them)."""
-    root = (module or "").split(".")[0]
-    if root not in OPTIONAL_MODULES:
-        return None
-    what, extra = OPTIONAL_MODULES[root]
-    return (f"needs {what}: Python module '{root}' is not installed; it comes with the "
-            f"'{extra}' extra: {install_command(extra)}")
-
-
-def require_module(module: str) -> None:
-    """Raise MissingExtraError (one line with the pip command) unless ``module`` imports."""
-    if importlib.util.find_spec(module) is None:
-        raise MissingExtraError(missing_extra_message(module) or f"needs module {module!r}")
-
+__all__ = ["OPTIONAL_MODULES", "TENSORFLOW_NOISE", "MissingExtraError",
+           "filter_tensorflow_noise", "install_command", "missing_extra_message",
+           "require_module", "stderr_without_tensorflow_noise"]
 
 TENSORFLOW_NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|rebuild TensorFlow "
