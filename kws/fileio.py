@@ -13,6 +13,8 @@ Public API
 ``temp_name(path)``: the temporary path these use for ``path``.
 ``remove_stale_temps(folder)``: delete temporaries in ``folder`` whose writer is gone.
 ``pid_alive(pid)``: whether the process that wrote a temporary still runs.
+``write_synced(path, payload)`` / ``fsync_dir(folder)``: the two durable steps that staged
+    publications (kws.publish, the exporter) build on.
 """
 
 from __future__ import annotations
@@ -32,6 +34,29 @@ def temp_name(path: Path) -> Path:
     """A fresh hidden temporary path in the folder of ``path`` (same file system)."""
     path = Path(path)
     return path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def write_synced(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` (not atomically) and fsync it before returning."""
+    with open(path, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder so that the renames into it survive a power cut (best effort: file
+    systems that cannot sync a folder are left as they are)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _fsync(path: Path) -> None:

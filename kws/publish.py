@@ -35,32 +35,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from kws.errors import KwsError
-from kws.fileio import pid_alive
+from kws.fileio import fsync_dir, pid_alive, write_synced
 
 STAGING_PREFIX = ".kws-publish-"
 """Staging folders are named ``.kws-publish-<pid>-<hex>`` (pid: the writing process)."""
 COMPLETE_NAME = ".kws-complete"
 """The marker inside a staging folder, written last: JSON ``{"files": [names]}``."""
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, payload: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _check_name(name: str) -> None:
@@ -85,7 +65,7 @@ class Publication:
     def write(self, name: str, payload: bytes) -> Path:
         """Stage ``payload`` as ``name`` (synced); returns the staged path."""
         path = self.path(name)
-        _write_synced(path, payload)
+        write_synced(path, payload)
         if name not in self.names:
             self.names.append(name)
         return path
@@ -94,9 +74,9 @@ class Publication:
         """Mark the staging complete, move every file into place, remove the staging.
         Returns the published paths."""
         marker = self.staging / f"{COMPLETE_NAME}.partial"
-        _write_synced(marker, json.dumps({"files": self.names}).encode())
+        write_synced(marker, json.dumps({"files": self.names}).encode())
         os.replace(marker, self.staging / COMPLETE_NAME)
-        _fsync_dir(self.staging)
+        fsync_dir(self.staging)
         _finish(self.folder, self.staging, self.names)
         return [self.folder / name for name in self.names]
 
@@ -112,7 +92,7 @@ def _finish(folder: Path, staging: Path, names: list[str]) -> list[Path]:
         if source.exists():
             os.replace(source, folder / name)
             moved.append(folder / name)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     shutil.rmtree(staging, ignore_errors=True)
     return moved
 
