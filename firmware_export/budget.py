@@ -7,9 +7,17 @@
     detector     flash: code of kws_detector.c; RAM: sizeof(KwsDetector)
     audio        RAM: the sketch's ring of int16 samples, one PDM block, the frame history
 
+    TFLite Micro flash and RAM of the interpreter, the model's kernels and CMSIS-NN, from the
+                 link map of the export's main.cc linked for the emulated Cortex-M4
+                 (the metadata's board_measurement, kws measure-board)
+    C runtime    flash and RAM of newlib-nano, libgcc and the libstdc++ pieces that link pulled
+                 in (semihosting included: the board links its own with Mbed OS instead)
+
 Code sizes are measured by compiling the exported sources with arm-none-eabi-gcc for the
 Cortex-M4F (-O2) and reading arm-none-eabi-size; the struct sizes by compiling one static
-instance each. Not counted: TFLite Micro (interpreter and kernels), Mbed OS, the Arduino core.
+instance each. Not counted: Mbed OS and the Arduino core (the board package's precompiled
+libmbed.a is not in the offline snapshot, so the sketch cannot be linked here), the sketch's own
+code, the heap and the stack; without a board_measurement TFLite Micro is not counted either.
 """
 
 from __future__ import annotations
@@ -25,9 +33,14 @@ FLASH_BYTES = 1024 * 1024
 """Nano 33 BLE (nRF52840): 1 MB of flash."""
 RAM_BYTES = 256 * 1024
 """Nano 33 BLE (nRF52840): 256 KB of RAM."""
-NOT_COUNTED = ("TFLite Micro's interpreter and kernels, Mbed OS and the Arduino core (the "
+NOT_COUNTED = ("TFLite Micro's interpreter and kernels (no board_measurement: kws "
+               "measure-board MODEL links them), Mbed OS and the Arduino core (the "
                "micro_speech sketch, with a 10 KB arena, takes about 166 KB flash and 54 KB "
                "RAM in all)")
+NOT_COUNTED_LINKED = ("Mbed OS and the Arduino core (their precompiled libmbed.a is not in the "
+                      "offline snapshot, so they cannot be linked here; the micro_speech "
+                      "sketch, with a 10 KB arena, takes about 166 KB flash and 54 KB RAM in "
+                      "all), the sketch's own code, heap and stack")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +61,17 @@ class Budget:
     measured: bool
     """True when the code sizes come from arm-none-eabi-gcc (False: the toolchain is missing
     and the front end and detector rows are unknown)."""
+    linked: bool = False
+    """True when TFLite Micro + CMSIS-NN and the C runtime come from the M4 link of the
+    metadata's board_measurement (the whole firmware but Mbed OS and the Arduino core)."""
+    link_total: tuple[int, int] | None = None
+    """(flash, RAM) bytes of the whole linked M4 image of the export's main.cc, as measured
+    (its RAM holds the arena it was linked with), for comparison; None without a link."""
+
+    @property
+    def not_counted(self) -> str:
+        """What the totals leave out."""
+        return NOT_COUNTED_LINKED if self.linked else NOT_COUNTED
 
     @property
     def flash(self) -> int:
@@ -63,7 +87,9 @@ class Budget:
         """Plain data for the export manifest."""
         return {"rows": [dataclasses.asdict(r) for r in self.rows], "flash": self.flash,
                 "ram": self.ram, "flash_capacity": FLASH_BYTES, "ram_capacity": RAM_BYTES,
-                "measured": self.measured, "not_counted": NOT_COUNTED}
+                "measured": self.measured, "linked": self.linked,
+                "link_total": list(self.link_total) if self.link_total else None,
+                "not_counted": self.not_counted}
 
     def format(self, board: str = "nano33ble") -> str:
         """The budget as a text table (bytes, and the share of the Nano 33 BLE's memory; for
@@ -81,7 +107,11 @@ class Budget:
             lines.append(f"  {r.part:<{width}}{cell(r.flash):>10}{cell(r.ram):>10}  {r.source}")
         lines.append(f"  {'total':<{width}}{self.flash:>10,}{self.ram:>10,}  "
                      f"{self.flash / FLASH_BYTES:.1%} of flash, {self.ram / RAM_BYTES:.1%} of RAM")
-        lines.append(f"  not counted: {NOT_COUNTED}")
+        if self.link_total is not None:
+            lines.append(f"  (the M4 link of the export's main.cc under QEMU: flash "
+                         f"{self.link_total[0]:,} B, RAM {self.link_total[1]:,} B with its own "
+                         "arena, no audio ring)")
+        lines.append(f"  not counted: {self.not_counted}")
         return "\n".join(lines)
 
 
@@ -104,15 +134,19 @@ def measure_budget(src_dir: str | Path, plan: DevicePlan, model_array: str | Non
                           f"ring {plan.audio_ring_samples} x int16 + PDM block "
                           f"{PDM_BUFFER_BYTES} B + history {fe.frames_per_clip} x "
                           f"{fe.num_coeffs}")
+    where = "M4, CMSIS-NN" if plan.measured else "host"
     arena_row = BudgetRow("tensor arena", None, plan.arena_size,
-                          f"TFLite Micro smallest {plan.arena_measured:,} B + margin")
+                          f"TFLite Micro smallest {plan.arena_measured:,} B ({where}) + "
+                          f"{plan.arena_margin:.0%}")
+    linked = _linked_rows(plan)
     if cbuild.missing_tools(cbuild.M4_CC, cbuild.M4_SIZE):
         rows = (BudgetRow("model (device .tflite)", plan.model_bytes, None, "model bytes"),
                 arena_row,
                 BudgetRow("front end", None, None, "not measured: no arm-none-eabi-gcc"),
                 BudgetRow("detector", None, None, "not measured: no arm-none-eabi-gcc"),
-                audio_row)
-        return Budget(rows=rows, measured=False)
+                audio_row, *linked)
+        return Budget(rows=rows, measured=False, linked=bool(linked),
+                      link_total=_link_total(plan))
     with tempfile.TemporaryDirectory(prefix="kws-budget-") as tmp:
         build = Path(tmp)
         (build / "fe_state.c").write_text(_state_source("kws_frontend.h", "kws_frontend_t"))
@@ -143,7 +177,26 @@ def measure_budget(src_dir: str | Path, plan: DevicePlan, model_array: str | Non
                       ram("kws_detector.o") + ram("det_state.o"),
                       "code; state = sizeof(KwsDetector)"),
             audio_row,
+            *linked,
         )
     except KeyError as exc:
         raise ExportError(f"arm-none-eabi-size did not report {exc}") from None
-    return Budget(rows=rows, measured=True)
+    return Budget(rows=rows, measured=True, linked=bool(linked), link_total=_link_total(plan))
+
+
+def _linked_rows(plan: DevicePlan) -> tuple[BudgetRow, ...]:
+    """TFLite Micro + CMSIS-NN and the C runtime from the measurement's M4 link (none without
+    a board_measurement)."""
+    m = plan.timing.measurement if plan.timing is not None else None
+    if m is None:
+        return ()
+    tflm, runtime = m.part("tflite_micro"), m.part("runtime")
+    return (BudgetRow("TFLite Micro + CMSIS-NN", tflm[0], tflm[1],
+                      "interpreter, the model's kernels, CMSIS-NN: M4 link map (-O2)"),
+            BudgetRow("C runtime", runtime[0], runtime[1],
+                      "newlib-nano, libgcc, libstdc++ parts as linked for QEMU"))
+
+
+def _link_total(plan: DevicePlan) -> tuple[int, int] | None:
+    m = plan.timing.measurement if plan.timing is not None else None
+    return None if m is None else (m.firmware_flash, m.firmware_ram)

@@ -58,6 +58,7 @@ from firmware_export.settings import (
     same_detector,
     settings_detector,
     settings_frontend,
+    timing_sentence,
 )
 from kws.errors import ConfigError, ModelError
 from kws.fileio import pid_alive, remove_stale_temps, temp_name
@@ -224,12 +225,12 @@ def settings_table(plan: DevicePlan) -> str:
     out = ["| setting | board | laptop (model metadata) |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     out.append("")
-    out.append(f"One inference: {plan.macs:,} multiply-accumulates, estimated "
-               f"~{plan.inference_ms:.0f} ms at {plan.cpu_mhz:g} MHz (scaled from the MLPerf "
-               f"DS-CNN on TFLite Micro + CMSIS-NN); with ~{plan.frontend_frame_ms:.1f} ms of "
-               f"front end per frame the board is busy ~{plan.busy_fraction:.0%} of real time. "
-               f"Tensor arena: {plan.arena_size:,} bytes (TFLite Micro needed "
-               f"{plan.arena_measured:,}).")
+    where = ("on the emulated Cortex-M4 with CMSIS-NN" if plan.measured
+              else "on the host, reference kernels")
+    out.append(f"One inference: {plan.macs:,} multiply-accumulates; "
+               f"{markdown_text(timing_sentence(plan))}. Tensor arena: {plan.arena_size:,} "
+               f"bytes (TFLite Micro needed {plan.arena_measured:,} {where}, + "
+               f"{plan.arena_margin:.0%}).")
     return "\n".join(out)
 
 
@@ -462,7 +463,15 @@ def _manifest(folder: Path, written: list[str], board: str, model_path: Path, mo
                   "device_bytes": len(device), "device_sha256": sha256_bytes(device)},
         "plan": {"macs": plan.macs, "cpu_mhz": plan.cpu_mhz,
                  "inference_ms_estimate": round(plan.inference_ms, 1),
+                 "timing_measured": plan.measured,
+                 "timing": timing_sentence(plan) if plan.timing is None
+                 else plan.timing.describe(),
+                 "instructions": plan.timing.instructions if plan.timing else None,
+                 "cycles_per_instruction": plan.timing.cycles_per_instruction
+                 if plan.timing else None,
+                 "busy_fraction": round(plan.busy_fraction, 4),
                  "hop_frames": plan.hop_frames, "arena_measured": plan.arena_measured,
+                 "arena_margin": plan.arena_margin, "arena_host": plan.arena_host,
                  "arena_size": plan.arena_size, "ops": [op for op, _ in plan.ops],
                  "detector": dataclasses.asdict(plan.detector)},
         "budget": budget.to_dict(),

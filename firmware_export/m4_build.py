@@ -402,6 +402,11 @@ class M4Run:
     calibration_ticks: int
     """SysTick ticks of a 20,001-instruction loop (500 under icount)."""
     stdout: str
+    frontend_instructions: int | None = None
+    """PCM input: instructions inside kws_frontend_push over every clip (SysTick x 40; under
+    icount only), else None. The first clip counts twice (read again after the arena search)."""
+    frontend_frames: int | None = None
+    """PCM input: the frames those calls made (same counting as frontend_instructions)."""
 
 
 def _input_file(features: np.ndarray | None, pcm: np.ndarray | None,
@@ -499,9 +504,12 @@ def run_firmware(elf: str | Path, *, features: np.ndarray | None = None,
     if arena_used is None or arena_size is None or calibration is None:
         raise ExportError(f"the firmware did not report its arena: {stdout[-300:]}")
     instructions = rec["ticks"].astype(np.int64) * INSTRUCTIONS_PER_TICK
+    fe_ticks = _field(stdout, "frontend_ticks")
     return M4Run(rec["scores"].copy(), feats, instructions, rec["time_ms"].astype(np.int64),
                  detections, arena_used, arena_size, _field(stdout, "smallest_arena"), ops,
-                 calibration, stdout)
+                 calibration, stdout,
+                 None if fe_ticks is None else fe_ticks * INSTRUCTIONS_PER_TICK,
+                 _field(stdout, "frontend_frames"))
 
 
 HEARD = re.compile(r"^Heard (\S+) \((\d+)\) @(\d+)ms$", re.M)
@@ -576,3 +584,140 @@ def size_by_part(map_file: str | Path) -> dict[str, dict[str, int]]:
         entry["flash"] += size if section != ".bss" else 0
         entry["ram"] += size if section in (".data", ".bss") else 0
     return parts
+
+
+# ------------------------------------------------------------------------------------------
+# A model's board measurement (kws measure-board)
+# ------------------------------------------------------------------------------------------
+
+MEASURE_CLIPS = 8
+"""PCM clips a measurement runs (instructions per inference vary by a few hundred of ~8 M
+between inputs; the largest is used)."""
+TFLM_PARTS = ("libtflm_core.a", "libkws_kernels_cmsis_nn.a", "libkws_kernels_reference.a",
+              "libcmsis_nn.a")
+STARTUP_PARTS = ("m4_startup.o", "m4_target.o", "m4_board_audio.o")
+RUNTIME_PREFIXES = ("libstdc++", "libsupc++", "libgcc", "crt", "libc", "libg", "libm",
+                    "librdimon", "libnosys")
+
+
+def group_parts(parts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """:func:`size_by_part`'s entries summed into ``tflite_micro`` (interpreter, kernels,
+    CMSIS-NN), ``runtime`` (newlib-nano, libgcc, libstdc++ pieces, semihosting), ``startup``
+    (start-up file, target functions), ``export`` (the export's objects: model array, front
+    end, detector, stream, main.cc with its arena) and ``other`` (linker-made): bytes."""
+    out: dict[str, dict[str, int]] = {}
+    for name, size in parts.items():
+        if name in TFLM_PARTS:
+            group = "tflite_micro"
+        elif name in STARTUP_PARTS:
+            group = "startup"
+        elif name.startswith(RUNTIME_PREFIXES):
+            group = "runtime"
+        elif name.endswith(".o"):
+            group = "export"
+        else:
+            group = "other"
+        entry = out.setdefault(group, {"flash": 0, "ram": 0})
+        entry["flash"] += size["flash"]
+        entry["ram"] += size["ram"]
+    return out
+
+
+def measurement_clips(samples: np.ndarray, clip_samples: int,
+                      count: int = MEASURE_CLIPS) -> np.ndarray:
+    """int16 (count, clip_samples): windows of ``samples`` half a clip apart (zero-padded
+    past its end), the inputs of a measurement."""
+    step = max(1, clip_samples // 2)
+    out = np.zeros((count, clip_samples), dtype=np.int16)
+    for i in range(count):
+        part = samples[i * step:i * step + clip_samples]
+        out[i, :part.size] = part
+    return out
+
+
+def _tool_version(cmd: str) -> str:
+    try:
+        proc = subprocess.run([cmd, "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "unknown"
+    return proc.stdout.splitlines()[0].strip() if proc.stdout else "unknown"
+
+
+def measure_model(model_path: str | Path, audio: np.ndarray, clips: int = MEASURE_CLIPS,
+                  work_dir: str | Path | None = None,
+                  cache_root: str | Path | None = None) -> dict[str, object]:
+    """Measure a model on the emulated Cortex-M4 with TFLite Micro + CMSIS-NN: returns the
+    ``board_measurement`` (JSON-able; kws.board.parse_measurement reads it).
+
+    Exports the model (``kws export --board generic`` into ``work_dir``, a temporary folder
+    when None), builds the measuring firmware and the export's own main.cc against the cached
+    library (built on first use, minutes), and runs ``clips`` PCM windows of ``audio`` (int16,
+    the model's sample rate) under ``-icount shift=0``: instructions per inference (min, mean,
+    max; instructions executed, not cycles), instructions of the C front end per frame, the
+    smallest arena that allocates and runs, instructions per operator, and flash/RAM of the
+    linked main.cc image by part (bytes). Raises ExportError (tools, build, run) or
+    ModelError (the model)."""
+    from firmware_export.export import export_model
+    from kws.board import MEASUREMENT_KERNELS, MEASUREMENT_VERSION
+    from kws.model_edit import strip_for_device
+    from kws.model_file import content_hash
+    from kws.runtime import read_metadata
+    from kws.tflite_ops import parse_tflite
+
+    path = Path(model_path)
+    meta = read_metadata(path)
+    device = strip_for_device(path.read_bytes())
+    frames_per_clip, clip_samples = _clip_shape(meta)
+    require_tools()
+    with tempfile.TemporaryDirectory(prefix="kws-measure-") as tmp:
+        work = Path(work_dir) if work_dir is not None else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        export = export_model(path, work / "generic", "generic", force=True)
+        library = tflm_library(MEASUREMENT_KERNELS, cache_root)
+        elf = build_firmware(export.out_dir, library, work / "fw")
+        inputs = measurement_clips(np.asarray(audio, dtype=np.int16), clip_samples, clips)
+        timed = run_firmware(elf, pcm=inputs, icount=True, search_arena=True,
+                             frames=frames_per_clip, coeffs=export.plan.frontend.num_coeffs)
+        profiled = run_firmware(elf, pcm=inputs[:1], icount=True, profile_ops=True,
+                                frames=frames_per_clip, coeffs=export.plan.frontend.num_coeffs)
+        generic = build_generic_main(export.out_dir, library, work / "main")
+        size = image_size(generic)
+        parts = group_parts(size_by_part(generic.with_suffix(".map")))
+    if timed.calibration_ticks != 500:
+        raise ExportError(f"SysTick read {timed.calibration_ticks} ticks for the 20,001-"
+                          "instruction loop (500 expected under -icount shift=0)")
+    if not timed.smallest_arena or not timed.frontend_frames:
+        raise ExportError("the firmware reported no smallest arena or no front-end frames")
+    instr = timed.instructions
+    ops: dict[str, int] = {}
+    for name, count in profiled.op_instructions:
+        ops[name] = ops.get(name, 0) + count
+    return {
+        "format_version": MEASUREMENT_VERSION,
+        "kernels": MEASUREMENT_KERNELS,
+        "content_sha256": content_hash(parse_tflite(device)),
+        "device_sha256": hashlib.sha256(device).hexdigest(),
+        "target": (f"{QEMU} -M {QEMU_MACHINE} -icount shift=0 ({_tool_version(QEMU)}); "
+                   f"{_compiler_id()} -O2; TFLite Micro + CMSIS-NN of "
+                   "Arduino_TensorFlowLite"),
+        "library": library.folder.name,
+        "units": "instructions executed under QEMU (not cycles); bytes",
+        "inputs": int(instr.size),
+        "instructions_per_inference": {"min": int(instr.min()), "mean": round(float(
+            instr.mean()), 1), "max": int(instr.max())},
+        "frontend_instructions_per_frame": round(timed.frontend_instructions
+                                                 / timed.frontend_frames),
+        "ops": ops,
+        "arena_smallest": int(timed.smallest_arena),
+        "firmware": {"image": "the export's main.cc (kws export --board generic)",
+                     "flash": size["flash"], "ram": size["ram"],
+                     "arena_linked": export.plan.arena_size, "parts": parts},
+    }
+
+
+def _clip_shape(meta: dict[str, object]) -> tuple[int, int]:
+    """(frames per clip, samples per clip) of a model's front end (its metadata)."""
+    from kws.config import FrontendConfig, from_dict
+
+    fe = from_dict(FrontendConfig, meta["frontend"])
+    return fe.frames_per_clip, fe.clip_samples

@@ -1,9 +1,11 @@
 """What the board needs to know about a model: the device plan and ``kws_model_settings.h``.
 
-    model metadata (front end, labels, detector defaults) + the device .tflite
+    model metadata (front end, labels, detector defaults, board_measurement) + device .tflite
       -> operators (TFLite Micro op resolver), multiply-accumulates per inference
-      -> estimated inference time on the board -> inference hop (whole 20 ms frames)
-      -> detector settings that suit that hop -> tensor arena (measured + margin)
+      -> inference time on the board: measured instructions x cycles per instruction (the
+         metadata's board_measurement, kws measure-board), else estimated from MACs
+      -> inference hop (whole 20 ms frames) -> detector settings that suit that hop
+      -> tensor arena (the M4 measurement + 10%, else the host's + 25%)
       -> kws_model_settings.h (C and C++) and kws_model_ops.h (C++, TFLite Micro)
 
 The timing model (inference hop) and the detector the board runs at that hop are
@@ -25,19 +27,24 @@ from typing import Any
 
 from firmware_export import ExportError
 from kws.board import (  # noqa: F401 - some only re-exported (the exporter's callers)
+    CYCLES_PER_INSTRUCTION,
     FRONTEND_FRAME_MS,
     MAX_AVERAGE_SPAN_MS,
+    MAX_BUSY,
     NANO33BLE_MHZ,
     REFERENCE_MACS,
     REFERENCE_MHZ,
     REFERENCE_MS,
     SAFETY_MARGIN,
+    BoardTiming,
     board_detector_config,
     board_hop_frames,
     board_timing,
     choose_hop_frames,
     device_detector_config,
     estimate_inference_ms,
+    hop_for_busy,
+    plan_timing,
     results_in_window,
 )
 from kws.config import DetectorConfig, FrontendConfig
@@ -50,10 +57,16 @@ SETTINGS_VERSION = 1
 """Layout version of kws_model_settings.h (KWS_SETTINGS_VERSION)."""
 
 ARENA_MARGIN = 0.25
-"""Tensor arena = measured smallest arena x (1 + 25%), rounded up to ARENA_ROUND bytes. The
-measurement uses TFLite Micro's reference kernels on the 64-bit host; on the board the
-CMSIS-NN kernels ask for scratch buffers (im2col, depthwise) that the reference kernels do
-not, and another TFLite Micro version can change the bookkeeping."""
+"""Without an M4 measurement: tensor arena = the host's smallest arena x (1 + 25%), rounded up
+to ARENA_ROUND bytes. That measurement uses TFLite Micro's reference kernels on the 64-bit
+host; on the board the CMSIS-NN kernels ask for scratch buffers (im2col, depthwise) that the
+reference kernels do not, and another TFLite Micro version can change the bookkeeping."""
+ARENA_MARGIN_MEASURED = 0.10
+"""With the metadata's board_measurement: tensor arena = the smallest arena that allocated and
+ran on the emulated Cortex-M4 (32-bit, CMSIS-NN: the board's kernels and scratch buffers) x
+(1 + 10%), rounded up to ARENA_ROUND bytes. Left to cover: the Arduino IDE defines ARDUINO but
+not TF_LITE_STATIC_MEMORY, so the library uses its larger TfLiteTensor (about 200 B more,
+../shared/third_party/README.md), and a user's Arduino_TensorFlowLite of another version."""
 ARENA_ROUND = 1024
 PDM_BLOCK_SAMPLES = 256
 """Samples per PDM callback on the Nano 33 BLE (512-byte blocks, 16 ms at 16 kHz)."""
@@ -108,14 +121,16 @@ class DevicePlan:
     macs: int
     cpu_mhz: float
     inference_ms: float
-    """Estimated inference time at cpu_mhz (ms)."""
+    """Inference time at cpu_mhz (ms): measured instructions x cycles per instruction, or the
+    MAC estimate (``timing.measured`` says which)."""
     frontend_frame_ms: float
-    """Assumed front-end time per frame at cpu_mhz (ms)."""
+    """Front-end time per frame at cpu_mhz (ms)."""
     hop_frames: int
     arena_measured: int
-    """Smallest arena with which TFLite Micro allocates and runs the device model, bytes."""
+    """Smallest arena with which TFLite Micro allocates and runs the device model, bytes: on
+    the emulated M4 with CMSIS-NN (board_measurement) or on the host (reference kernels)."""
     arena_size: int
-    """The arena the board allocates: measured plus ARENA_MARGIN, bytes."""
+    """The arena the board allocates: arena_measured plus arena_margin, bytes."""
     audio_ring_samples: int
     """int16 samples of the sketch's audio ring (a whole number of PDM blocks)."""
     input_scale: float
@@ -123,6 +138,17 @@ class DevicePlan:
     output_scale: float
     output_zero_point: int
     format_version: int
+    timing: BoardTiming | None = None
+    """How inference_ms and the hop were obtained (measured or estimated, and why)."""
+    arena_margin: float = ARENA_MARGIN
+    """The margin applied to arena_measured (ARENA_MARGIN_MEASURED with an M4 measurement)."""
+    arena_host: int | None = None
+    """The host's smallest arena (TFLite Micro, reference kernels, 64-bit), bytes."""
+
+    @property
+    def measured(self) -> bool:
+        """True when the timing and the arena come from the metadata's board_measurement."""
+        return self.timing is not None and self.timing.measured
 
     @property
     def hop_ms(self) -> float:
@@ -136,9 +162,10 @@ class DevicePlan:
         return work / self.hop_ms
 
 
-def arena_with_margin(measured: int) -> int:
-    """The tensor arena the board allocates for a measured smallest arena (bytes)."""
-    return math.ceil(measured * (1 + ARENA_MARGIN) / ARENA_ROUND) * ARENA_ROUND
+def arena_with_margin(measured: int, margin: float = ARENA_MARGIN) -> int:
+    """The tensor arena the board allocates for a measured smallest arena (bytes): measured x
+    (1 + margin), rounded up to ARENA_ROUND bytes."""
+    return math.ceil(measured * (1 + margin) / ARENA_ROUND) * ARENA_ROUND
 
 
 def audio_ring_samples(hop_ms: float, frontend: FrontendConfig) -> int:
@@ -194,7 +221,12 @@ def check_io(model: TfliteModel, meta: dict[str, Any], frontend: FrontendConfig,
 def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
               arena_measured: int, cpu_mhz: float = NANO33BLE_MHZ,
               name: str = "model") -> DevicePlan:
-    """Decide the board settings of a model from its metadata and its device .tflite."""
+    """Decide the board settings of a model from its metadata and its device .tflite.
+
+    ``arena_measured``: the host's smallest arena (bytes). When the metadata holds a
+    board_measurement made for these weights, the hop comes from its instructions
+    (kws.board.plan_timing) and the arena from its M4 arena + ARENA_MARGIN_MEASURED; else the
+    MAC estimate and the host arena + ARENA_MARGIN (``plan.timing.reason`` says why)."""
     from kws.config import from_dict
 
     frontend = from_dict(FrontendConfig, meta["frontend"])
@@ -208,8 +240,12 @@ def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
                          f"detector's KWS_DETECTOR_MAX_RESULTS={DETECTOR_MAX_RESULTS}")
     io = check_io(device, meta, frontend, labels, name)
     ops = tuple(resolver_ops(device))
-    macs, inference_ms, frame_ms = board_timing(device, cpu_mhz)
-    hop = choose_hop_frames(inference_ms, frame_ms, frontend, detector.hop_frames)
+    timing = plan_timing(device, frontend, detector.hop_frames, meta, cpu_mhz, name)
+    hop = timing.hop_frames
+    host_arena = arena_measured
+    margin = ARENA_MARGIN
+    if timing.measurement is not None:
+        arena_measured, margin = timing.measurement.arena_smallest, ARENA_MARGIN_MEASURED
     try:
         device_detector = board_detector_config(meta, hop, frontend)
     except ConfigError as exc:
@@ -217,12 +253,14 @@ def make_plan(meta: dict[str, Any], device: TfliteModel, device_bytes: int,
     return DevicePlan(
         model_name=str(meta["model_name"]), model_bytes=device_bytes, frontend=frontend,
         labels=labels, metadata_detector=detector, detector=device_detector,
-        tables=build_detector_tables(device_detector, labels), ops=ops, macs=macs,
-        cpu_mhz=cpu_mhz, inference_ms=inference_ms, frontend_frame_ms=frame_ms, hop_frames=hop,
-        arena_measured=arena_measured, arena_size=arena_with_margin(arena_measured),
+        tables=build_detector_tables(device_detector, labels), ops=ops, macs=timing.macs,
+        cpu_mhz=cpu_mhz, inference_ms=timing.inference_ms, frontend_frame_ms=timing.frame_ms,
+        hop_frames=hop, arena_measured=arena_measured,
+        arena_size=arena_with_margin(arena_measured, margin),
         audio_ring_samples=audio_ring_samples(hop * frontend.stride_ms, frontend),
         input_scale=io[0], input_zero_point=io[1], output_scale=io[2],
-        output_zero_point=io[3], format_version=int(meta["format_version"]))
+        output_zero_point=io[3], format_version=int(meta["format_version"]), timing=timing,
+        arena_margin=margin, arena_host=host_arena)
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,16 +415,35 @@ def settings_defines(plan: DevicePlan) -> list[tuple[str, str, str]]:
         ("KWS_META_MIN_COUNT", str(meta_det.min_count), "metadata: laptop min count"),
         # memory and timing
         ("KWS_TENSOR_ARENA_MEASURED", str(plan.arena_measured),
-         "smallest arena TFLite Micro ran with, bytes"),
+         "smallest arena TFLite Micro ran with, bytes ("
+         + ("Cortex-M4, CMSIS-NN)" if plan.measured else "host, reference kernels)")),
         ("KWS_TENSOR_ARENA_SIZE", str(plan.arena_size),
-         f"measured + {ARENA_MARGIN:.0%}, rounded up to {ARENA_ROUND} bytes"),
+         f"measured + {plan.arena_margin:.0%}, rounded up to {ARENA_ROUND} bytes"),
         ("KWS_AUDIO_RING_SAMPLES", str(plan.audio_ring_samples),
          "int16 audio ring: one hop + one window + 2 PDM blocks"),
         ("KWS_PDM_BUFFER_BYTES", str(PDM_BUFFER_BYTES), "bytes per PDM block (2 per sample)"),
-        ("KWS_CPU_MHZ", str(round(plan.cpu_mhz)), "clock the timing is estimated for"),
+        ("KWS_CPU_MHZ", str(round(plan.cpu_mhz)), "clock the timing is computed for"),
         ("KWS_EST_INFERENCE_MS", str(math.ceil(plan.inference_ms)),
-         "estimated inference time, ms"),
+         "inference time, ms (KWS_TIMING_MEASURED: from measured instructions)"),
+        ("KWS_TIMING_MEASURED", "1" if plan.measured else "0",
+         "1: instructions measured (kws measure-board); 0: MAC estimate"),
+        ("KWS_INFERENCE_INSTRUCTIONS",
+         str(plan.timing.instructions if plan.measured and plan.timing else 0),
+         "measured instructions per inference (0: none)"),
     ]
+
+
+def timing_sentence(plan: DevicePlan) -> str:
+    """The plan's timing in one sentence: measured (instructions x cycles per instruction) or
+    the MAC estimate and why, the hop and the busy share."""
+    if plan.timing is not None:
+        return plan.timing.describe(reason=False)
+    return (f"{plan.macs:,} MACs ~ {plan.inference_ms:.0f} ms per inference at "
+            f"{plan.cpu_mhz:g} MHz (scaled from the MLPerf DS-CNN: {REFERENCE_MS} ms at "
+            f"{REFERENCE_MHZ} MHz for {REFERENCE_MACS:,} MACs), front end ~"
+            f"{plan.frontend_frame_ms:.1f} ms per frame: an inference every "
+            f"{plan.hop_frames} frames ({plan.hop_ms:g} ms) keeps the board busy "
+            f"~{plan.busy_fraction:.0%} of real time (safety margin {SAFETY_MARGIN}).")
 
 
 def render_settings(plan: DevicePlan, banner: str) -> str:
@@ -401,12 +458,7 @@ def render_settings(plan: DevicePlan, banner: str) -> str:
         elif comment:
             body.append(f"/* {comment} */")
         body.append(line)
-    timing = (f"Timing: {plan.macs:,} MACs ~ {plan.inference_ms:.0f} ms per inference at "
-              f"{plan.cpu_mhz:g} MHz (scaled from the MLPerf DS-CNN: {REFERENCE_MS} ms at "
-              f"{REFERENCE_MHZ} MHz for {REFERENCE_MACS:,} MACs), front end ~"
-              f"{plan.frontend_frame_ms:.1f} ms per frame: an inference every "
-              f"{plan.hop_frames} frames ({plan.hop_ms:g} ms) keeps the board busy "
-              f"~{plan.busy_fraction:.0%} of real time (safety margin {SAFETY_MARGIN}).")
+    timing = "Timing: " + timing_sentence(plan)
     words = timing.split()
     wrapped, line = [], ""
     for word in words:

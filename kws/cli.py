@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "kws.commands.listen",
     "kws.commands.detect",
     "kws.commands.export",
+    "kws.commands.measure_board",
     "kws.commands.mine_negatives",
     "kws.commands.synth_unknown",
 ]

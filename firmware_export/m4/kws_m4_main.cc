@@ -19,8 +19,11 @@
  *                   i32 time_ms (stream: the result's time, else -1), int8 scores[num_labels],
  *                   int8 features[feature bytes]
  *
- * stdout: key=value lines (arena_size, arena_used, smallest_arena, calibration_ticks), per
- * operator "op <node> <name> ticks=<mean per inference>", per detection
+ * stdout: key=value lines (arena_size, arena_used, smallest_arena, calibration_ticks; for PCM
+ * clips frontend_ticks and frontend_frames: the ticks inside every kws_frontend_push call,
+ * summed over all clips, and the frames those calls made; the first clip counts twice, as it
+ * is read once more after the arena search),
+ * per operator "op <node> <name> ticks=<mean per inference>", per detection
  * "heard <label> <time_ms> <score>", and "done <count>".
  *
  * Time: kws_m4_ticks() (m4_target.h): under -icount shift=0 one tick is 40 INSTRUCTIONS
@@ -64,6 +67,8 @@ int8_t g_features[kInputBytes];
 int16_t g_pcm[kStreamBlock];
 int8_t g_history[KWS_INPUT_FRAMES][KWS_INPUT_COEFFS];
 kws_frontend_t g_frontend;
+uint32_t g_frontend_ticks = 0;   // ticks inside kws_frontend_push (PCM clips)
+uint32_t g_frontend_frames = 0;  // frames those calls completed
 KwsDetector g_detector;
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
@@ -177,10 +182,13 @@ bool ClipFeatures(FILE *f, size_t n, int8_t *features) {
     while (k > 0) {
       size_t used = 0;
       int8_t frame[KWS_NUM_COEFFS];
+      const uint32_t t0 = kws_m4_ticks();
       const int rc = kws_frontend_push(&g_frontend, samples, k, &used, frame);
+      g_frontend_ticks += kws_m4_ticks() - t0;
       samples += used;
       k -= used;
       if (rc == KWS_FRONTEND_FRAME) {
+        ++g_frontend_frames;
         if (frames == KWS_INPUT_FRAMES) {
           return false;
         }
@@ -395,6 +403,11 @@ int main() {
   }
   if (h.flags & kFlagProfileOps) {
     g_profiler.Print();
+  }
+  if (pcm) {
+    printf("frontend_ticks=%lu\nfrontend_frames=%lu\n",
+           static_cast<unsigned long>(g_frontend_ticks),
+           static_cast<unsigned long>(g_frontend_frames));
   }
   printf("done %lu\n", static_cast<unsigned long>(inferences));
   return 0;

@@ -42,9 +42,7 @@ def run(args: argparse.Namespace) -> int:
           f"{result.source_dir} ({len(result.files)} files)")
     print(f"model: {plan.model_bytes:,} bytes, {len(plan.ops)} operators "
           f"({', '.join(op for op, _ in plan.ops)}), {plan.macs:,} MACs per inference")
-    print(f"timing: ~{plan.inference_ms:.0f} ms per inference at {plan.cpu_mhz:g} MHz "
-          f"(estimate) -> one inference every {plan.hop_frames} frames ({plan.hop_ms:g} ms), "
-          f"busy ~{plan.busy_fraction:.0%} of real time")
+    print(f"timing: {plan.timing.describe() if plan.timing else plan.inference_ms}")
     d = plan.detector
     print(f"detector on the board: window {d.average_window_ms} ms, min count {d.min_count}, "
           f"threshold {d.threshold}, suppression {d.suppression_ms} ms")
