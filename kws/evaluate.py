@@ -1,6 +1,6 @@
 """Accuracy of an int8 keyword model on a dataset split, and proof that the board agrees.
 
-    split clips (kws.data) -> int8 features (kws.frontend)
+    split clips (kws.data) -> int8 features (kws.frontend, through kws.data's feature cache)
       -> int8 model in LiteRT, optimized and reference kernels (delegates off)
       -> the device copy in TFLite Micro's interpreter: outputs compared with LiteRT
       -> float model (model.keras beside the .tflite, if any; needs TensorFlow)
@@ -112,15 +112,16 @@ def _device_copy(model_path: Path) -> tuple[bytes, str]:
 
 def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
              out_dir: str | Path | None = None, max_clips: int | None = None,
-             data: Any = None) -> Evaluation:
+             data: Any = None, feature_cache: str | Path | None = None) -> Evaluation:
     """Evaluate the int8 ``model_path`` on ``split`` of the dataset in ``data_dir``.
 
     Writes confusion_<split>.png and evaluation_<split>.json into ``out_dir`` (default: the
     model's folder). ``max_clips`` evaluates only the first clips (tests); ``data``: a
     kws.run TrainingData (e.g. kws.data.SpeechCommandsData) to use instead of indexing
-    ``data_dir``.
+    ``data_dir``. ``feature_cache``: folder of the clean-feature cache the split's features
+    come from (``kws prepare``'s, default kws.data.default_cache_dir()).
     """
-    from kws.frontend import mfcc_batch
+    from kws.run import split_features
 
     model_path = Path(model_path)
     if out_dir:                                 # before the work: can it be written?
@@ -133,17 +134,16 @@ def evaluate(model_path: str | Path, data_dir: str | Path, split: str = "test",
         from kws.data.training import SpeechCommandsData
 
         data_config, data_source = _data_config_for(model_path)
-        data = SpeechCommandsData(data_dir, data_config)
+        data = SpeechCommandsData(data_dir, data_config, feature_cache)
     else:
         data_source = "given"
-    clips = data.clips(split)
+    labels = data.clips(split).labels
     words = data.word_clip_mask(split)
-    audio, labels = clips.audio, clips.labels
-    if max_clips is not None:
-        audio, labels, words = audio[:max_clips], labels[:max_clips], words[:max_clips]
     if len(labels) == 0:
         raise DataError(f"{data_dir}: split {split!r} has no clips")
-    features = mfcc_batch(audio, model.frontend_config)
+    features = split_features(data, split, model.frontend_config)
+    if max_clips is not None:
+        features, labels, words = features[:max_clips], labels[:max_clips], words[:max_clips]
 
     scores = model.predict(features)  # optimized kernels
     reference = KwsModel(model_path, kernels="reference").predict(features)

@@ -281,16 +281,25 @@ def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
 def quantize_run(run_dir: str | Path, data_dir: str | Path,
                  calibration_list: str | Path = CALIBRATION_LIST,
                  splits: tuple[str, ...] = ("validation", "test"),
-                 data: Any = None, detector: DetectorConfig | None = None) -> QuantizeResult:
+                 data: Any = None, detector: DetectorConfig | None = None,
+                 feature_cache: str | Path | None = None) -> QuantizeResult:
     """Quantize ``run_dir/model.keras`` into model.tflite, model_device.tflite, manifest.json.
 
     Accuracies (float Keras vs int8 LiteRT) are measured on ``splits`` of the dataset and
     written into the manifest; nothing is chosen from them. ``data``: a kws.run
     TrainingData replacing the dataset of ``data_dir`` (tests). ``detector``: the detector
-    defaults written into the metadata (default: DetectorConfig()).
+    defaults written into the metadata (default: DetectorConfig()). ``feature_cache``:
+    folder of the clean-feature cache the splits' features come from (``kws prepare``'s,
+    default kws.data.default_cache_dir()).
     """
     from kws.model import build_model
-    from kws.run import FLOAT_MODEL_NAME, load_float_model, load_run, make_training_data
+    from kws.run import (
+        FLOAT_MODEL_NAME,
+        load_float_model,
+        load_run,
+        make_training_data,
+        split_features,
+    )
     from kws.runtime import smallest_arena_size
 
     run = Path(run_dir)
@@ -318,14 +327,12 @@ def quantize_run(run_dir: str | Path, data_dir: str | Path,
     model_path, device_path = run / "model.tflite", run / "model_device.tflite"
     written = {model_path.name: full, device_path.name: device}  # published with the manifest
 
-    data = data or make_training_data(data_dir, config)
+    data = data or make_training_data(data_dir, config, feature_cache)
     int8_model = KwsModel(full, config.frontend)
     results: dict[str, dict[str, float | int]] = {}
-    from kws.frontend import mfcc_batch
-
     for split in splits:
         clips = data.clips(split)
-        feats = mfcc_batch(clips.audio, config.frontend)
+        feats = split_features(data, split, config.frontend)
         float_scores = trained.predict(feats.astype(np.float32)[..., None], batch_size=512,
                                        verbose=0)
         results[split] = {"clips": int(len(clips.labels)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,9 +64,35 @@ class TrainingData(Protocol):
     def fingerprint(self) -> str: ...
 
 
-def make_training_data(data_dir: str | Path, config: RunConfig) -> SpeechCommandsData:
-    """The dataset of ``data_dir`` with the run's data settings (kws.data)."""
-    return SpeechCommandsData(data_dir, config.data)
+@runtime_checkable
+class SplitFeatures(Protocol):
+    """Data that serves the clean features of a whole split itself, e.g. from a cache
+    (kws.data.SpeechCommandsData.features: int8 (N, frames, coeffs) in ``clips(split)``
+    order, equal to ``mfcc_batch(clips(split).audio, frontend)``)."""
+
+    def features(self, split: str, frontend: FrontendConfig) -> np.ndarray: ...
+
+
+def split_features(data: TrainingData, split: str, frontend: FrontendConfig) -> np.ndarray:
+    """Clean int8 features (N, frames, coeffs) of ``data.clips(split)``, in the same order.
+
+    The one way training (validation), kws.quantize and kws.evaluate get them: from
+    ``data.features`` when the data has it (:class:`SplitFeatures`, the feature cache of
+    kws.data), else computed by the front end from the clips.
+    """
+    if isinstance(data, SplitFeatures):
+        return data.features(split, frontend)
+    from kws.frontend import mfcc_batch
+
+    return mfcc_batch(data.clips(split).audio, frontend)
+
+
+def make_training_data(data_dir: str | Path, config: RunConfig,
+                       feature_cache: str | Path | None = None) -> SpeechCommandsData:
+    """The dataset of ``data_dir`` with the run's data settings (kws.data); its clean split
+    features go through the feature cache in ``feature_cache`` (default: kws prepare's,
+    kws.data.default_cache_dir())."""
+    return SpeechCommandsData(data_dir, config.data, feature_cache)
 
 
 # --------------------------------------------------------------------------------------------

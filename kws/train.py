@@ -64,6 +64,7 @@ from kws.run import (
     load_run,
     load_run_config,
     make_training_data,
+    split_features,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -204,15 +205,18 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
           resume: bool = False, epochs: int | None = None, seed: int | None = None,
           warmup_epochs: int | None = None, cache_dir: str | Path | None = None,
           progress: bool | None = None, data: TrainingData | None = None,
-          on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
+          on_epoch_end: Callable[[int], None] | None = None,
+          feature_cache: str | Path | None = None) -> TrainResult:
     """Train the model of ``config_path`` on the dataset in ``data_dir`` into ``out_dir``.
 
     ``resume`` continues from ``out_dir/checkpoint.npz`` (the configs must be the same);
     without it, a folder that already holds a checkpoint is refused. ``epochs`` / ``seed`` /
     ``warmup_epochs`` override the config's train section (an ``epochs`` below the config's
     warm-up shortens the warm-up to ``epochs - 1``, with a note; see kws.run.load_run_config).
-    ``cache_dir`` keeps augmented epoch features on disk. ``data`` replaces the dataset
-    (tests). ``on_epoch_end(epoch)`` runs after each checkpoint.
+    ``cache_dir`` keeps augmented epoch features on disk. ``feature_cache``: folder of the
+    clean-feature cache (``kws prepare``'s, default kws.data.default_cache_dir()) that the
+    validation features come from. ``data`` replaces the dataset (tests).
+    ``on_epoch_end(epoch)`` runs after each checkpoint.
     """
     config = load_run_config(config_path, epochs=epochs, seed=seed,
                              warmup_epochs=warmup_epochs, note=_log)
@@ -238,14 +242,14 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
         check_out_dir(Path(cache_dir), "--cache")
 
     train_cfg = config.train
-    data = data or make_training_data(data_dir, config)
+    data = data or make_training_data(data_dir, config, feature_cache)
     train_clips = sum(len(data.clips(split).labels) for split in train_cfg.train_splits)
     val_set = data.clips("validation")
     if train_clips == 0 or len(val_set.labels) == 0:
         raise DataError(f"{data_dir}: nothing to train on: {train_clips} clips in "
                         f"{' + '.join(train_cfg.train_splits)} and {len(val_set.labels)} in "
                         "validation (both must be non-empty)")
-    val_x = _as_model_input(mfcc_batch(val_set.audio, config.frontend))
+    val_x = _as_model_input(split_features(data, "validation", config.frontend))
     run_info = {**config.to_dict(), "data_fingerprint": data.fingerprint,
                 "train_clips": int(train_clips),
                 "validation_clips": int(len(val_set.labels))}

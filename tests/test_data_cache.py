@@ -1,4 +1,5 @@
-"""kws.data.FeatureCache and ``kws prepare``: exact features, reuse, rebuild, bad clips."""
+"""kws.data.FeatureCache, ``kws prepare`` and SpeechCommandsData.features: exact features,
+reuse, rebuild, bad clips."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ import pytest
 from speech_commands_fakes import make_dataset
 
 import kws.data.cache as cache_module
+import kws.data.training as training_module
 from kws.cli import main
 from kws.config import FrontendConfig
-from kws.data import DataConfig, FeatureCache, index_dataset, load_split_audio
+from kws.data import (
+    ClipSet,
+    DataConfig,
+    FeatureCache,
+    SpeechCommandsData,
+    index_dataset,
+    load_split_audio,
+)
 from kws.errors import DataError
 from kws.frontend import mfcc_batch
+from kws.run import SplitFeatures, split_features
 
 WORDS = {"yes": 5, "no": 4, "bed": 3, "cat": 3}
 
@@ -165,3 +175,109 @@ def test_kws_prepare_bad_folder_is_a_one_line_error(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("kws prepare: error:") and "does not exist" in err
     assert "\n" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# SpeechCommandsData.features: the split features train, quantize and evaluate use
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def computed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Clips that SpeechCommandsData.features sent through the front end (0 = read from the
+    cache)."""
+    calls: list[int] = []
+
+    def counting(audio: np.ndarray, config: FrontendConfig | None = None) -> np.ndarray:
+        calls.append(audio.shape[0])
+        return mfcc_batch(audio, config)
+
+    monkeypatch.setattr(training_module, "mfcc_batch", counting)
+    return calls
+
+
+def test_split_features_equal_the_front_end_and_are_read_back(
+        dataset: Path, tmp_path: Path, computed: list[int]) -> None:
+    """features(split) == mfcc_batch(clips(split).audio) exactly, in clips order; the first
+    call computes and stores, a second call (a new instance: a new process) reads the cache
+    and computes nothing."""
+    frontend = FrontendConfig()
+    first = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    for split in ("train", "validation", "test"):
+        features = first.features(split, frontend)
+        clips = first.clips(split)
+        assert features.dtype == np.int8 and features.shape == (len(clips), 49, 10)
+        np.testing.assert_array_equal(features, mfcc_batch(clips.audio, frontend))
+    assert computed == [len(first.clips(s)) for s in ("train", "validation", "test")]
+    computed.clear()
+    again = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    for split in ("train", "validation", "test"):
+        np.testing.assert_array_equal(again.features(split, frontend),
+                                      first.features(split, frontend))
+    assert computed == []
+    # what it read is FeatureCache's own entry (the one kws prepare fills)
+    cache = FeatureCache(again.index, frontend, tmp_path / "cache")
+    assert all(cache.is_fresh(s) for s in ("train", "validation", "test"))
+    np.testing.assert_array_equal(cache.get("test")[0], again.features("test", frontend))
+
+
+def test_split_features_read_what_kws_prepare_filled(dataset: Path, tmp_path: Path,
+                                                     computed: list[int]) -> None:
+    assert main(["prepare", str(dataset), "--cache", str(tmp_path / "cache"),
+                 "--no-progress"]) == 0
+    data = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    features = data.features("validation", FrontendConfig())
+    assert computed == []
+    np.testing.assert_array_equal(features, mfcc_batch(data.clips("validation").audio))
+
+
+def test_split_features_follow_the_front_end(dataset: Path, tmp_path: Path,
+                                             computed: list[int]) -> None:
+    """Another front-end config is another cache entry: computed, not the old one read."""
+    data = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    base = data.features("test", FrontendConfig())
+    louder = dataclasses.replace(FrontendConfig(), output_gain=(3.0,) + (8.0,) * 9)
+    computed.clear()
+    other = data.features("test", louder)
+    assert computed == [len(data.clips("test"))] and not np.array_equal(other, base)
+    np.testing.assert_array_equal(other, mfcc_batch(data.clips("test").audio, louder))
+
+
+def test_split_features_refuse_an_unreadable_clip_as_clips_does(
+        dataset: Path, tmp_path: Path) -> None:
+    """A cache entry that skipped a bad clip has fewer rows than the split: features() does
+    not use it and refuses the split the way clips() does (naming the file)."""
+    rel = _corrupt_clip(dataset)
+    assert main(["prepare", str(dataset), "--cache", str(tmp_path / "cache"),
+                 "--no-progress"]) == 0
+    data = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    with pytest.raises(DataError, match=f"1 unreadable clips in train: .*{rel}"):
+        data.features("train", FrontendConfig())
+    assert data.features("validation", FrontendConfig()).shape[0] == len(
+        data.clips("validation"))
+
+
+def test_split_features_without_a_writable_cache_warn_and_compute(
+        dataset: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    data = SpeechCommandsData(dataset, DataConfig(), blocker / "cache")
+    with pytest.warns(UserWarning, match="cannot write cache file.*not cached"):
+        features = data.features("test", FrontendConfig())
+    np.testing.assert_array_equal(features, mfcc_batch(data.clips("test").audio))
+
+
+def test_split_features_of_data_without_a_cache_come_from_the_front_end(
+        dataset: Path, tmp_path: Path) -> None:
+    """kws.run.split_features: data.features when there is one, else mfcc_batch of the
+    clips (a kws.run.TrainingData without features, e.g. the tests' SmallData)."""
+    data = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+
+    class ClipsOnly:
+        def clips(self, split: str) -> ClipSet:
+            return data.clips(split)
+
+    assert isinstance(data, SplitFeatures) and not isinstance(ClipsOnly(), SplitFeatures)
+    for source in (data, ClipsOnly()):
+        np.testing.assert_array_equal(
+            split_features(source, "validation", FrontendConfig()),  # type: ignore[arg-type]
+            mfcc_batch(data.clips("validation").audio))

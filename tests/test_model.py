@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,13 +91,30 @@ def test_train_config_refuses_selection_on_training_data(tmp_path: Path) -> None
 # The toy pipeline end to end
 # --------------------------------------------------------------------------------------------
 
+def _counting_data(mini_dir: Path, per_class: int) -> Any:
+    """SmallData with the clean split features of kws.run.SplitFeatures, recording which
+    splits were asked for (the front end's codes of the clips, as the feature cache's)."""
+    from kws.frontend import mfcc_batch
+    from tests.model_fakes import SmallData
+
+    class CountingData(SmallData):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.feature_calls: list[str] = []
+
+        def features(self, split: str, frontend: FrontendConfig) -> np.ndarray:
+            self.feature_calls.append(split)
+            return mfcc_batch(self.clips(split).audio, frontend)
+
+    return CountingData(mini_dir, per_class=per_class)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, mini_dir: Path):
     from kws.quantize import quantize_run
     from kws.train import train
-    from tests.model_fakes import SmallData
 
-    data = SmallData(mini_dir, per_class=4)
+    data = _counting_data(mini_dir, per_class=4)
     out = tmp_path_factory.mktemp("tiny") / "run"
     result = train(CONFIGS / "ds_cnn_tiny.yaml", mini_dir, out, data=data, progress=False)
     quantized = quantize_run(out, mini_dir, data=data)
@@ -125,6 +143,20 @@ def test_tiny_pipeline_writes_a_complete_run(tiny_run) -> None:
     for name, info in manifest["files"].items():
         assert info["sha256"] == sha256_file(out / name)
         assert info["bytes"] == (out / name).stat().st_size
+
+
+def test_train_quantize_and_evaluate_take_split_features_from_the_data(
+        tiny_run, tmp_path: Path) -> None:
+    """The clean features of whole splits come through kws.run.split_features (the data's
+    feature cache when it has one): validation in training, the scored splits in quantize
+    and evaluate."""
+    from kws.evaluate import evaluate
+
+    out, data, *_ = tiny_run
+    assert data.feature_calls[:3] == ["validation", "validation", "test"]
+    del data.feature_calls[:]
+    evaluate(out / "model.tflite", "unused", "validation", tmp_path, data=data)
+    assert data.feature_calls == ["validation"]
 
 
 def test_tiny_model_metadata_round_trip(tiny_run) -> None:

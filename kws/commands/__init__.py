@@ -6,6 +6,7 @@ TFLite Micro child, kws.micro); its names are re-exported here for the commands.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.abc
 import importlib.machinery
@@ -14,6 +15,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,8 +28,19 @@ from kws.extras import (
 )
 
 __all__ = ["OPTIONAL_MODULES", "TENSORFLOW_NOISE", "MissingExtraError",
-           "filter_tensorflow_noise", "install_command", "missing_extra_message",
-           "require_module", "stderr_without_tensorflow_noise"]
+           "add_feature_cache_option", "filter_tensorflow_noise", "install_command",
+           "missing_extra_message", "require_module", "stderr_without_tensorflow_noise"]
+
+def add_feature_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--feature-cache DIR``: the clean-feature cache (kws.data.FeatureCache) that
+    ``kws prepare`` fills and ``kws train`` / ``quantize`` / ``evaluate`` read and fill."""
+    from kws.data.cache import default_cache_dir
+
+    parser.add_argument("--feature-cache", type=Path, metavar="DIR",
+                        help="clean-feature cache of 'kws prepare' (its --cache), read for the "
+                             "split features and filled when missing (default: "
+                             f"{default_cache_dir()})")
+
 
 TENSORFLOW_NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|rebuild TensorFlow "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kws.commands import require_module
+from kws.commands import add_feature_cache_option, require_module
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 """The installed ``kws`` package: its models are never written beside (kws/assets is the
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="folder for the PNG and JSON (default: beside "
                                             "the model; the current folder for a model "
                                             "shipped inside the kws package)")
+    add_feature_cache_option(p)
     p.set_defaults(func=run)
 
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from kws.evaluate import evaluate, format_report
 
     out = args.out if args.out is not None else default_out_dir(args.model)
-    result = evaluate(args.model, args.data, args.split, out)
+    result = evaluate(args.model, args.data, args.split, out,
+                      feature_cache=args.feature_cache)
     print(format_report(result.report))
     print(f"wrote {result.out_dir / f'confusion_{args.split}.png'} and "
           f"{result.out_dir / f'evaluation_{args.split}.json'}")

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from kws.commands import add_feature_cache_option
 from kws.commands.tune_detector import add_tuning_options, tune_model, tuning_spec
 
 
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the model's metadata instead of tuning them")
     p.add_argument("--no-tune", action="store_true",
                    help="skip the detector tuning (the metadata keeps the stock defaults)")
+    add_feature_cache_option(p)
     add_tuning_options(p)
     p.set_defaults(func=run)
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     detector = load_section(DetectorConfig, args.detector, "detector") if args.detector \
         else None
-    result = quantize_run(args.run, args.data, args.calibration, detector=detector)
+    result = quantize_run(args.run, args.data, args.calibration, detector=detector,
+                          feature_cache=args.feature_cache)
     m = result.manifest
     for name, info in m["files"].items():
         print(f"{result.model_path.parent / name}: {info['bytes']} bytes")

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from kws.commands import add_feature_cache_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
@@ -24,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "by default an --epochs at or below it shortens it to --epochs - 1)")
     p.add_argument("--cache", type=Path,
                    help="folder that keeps augmented epoch features for reuse across runs")
+    add_feature_cache_option(p)
     p.set_defaults(func=run)
 
 
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from kws.train import train
 
     result = train(args.config, args.data, args.out, resume=args.resume, epochs=args.epochs,
-                   seed=args.seed, warmup_epochs=args.warmup_epochs, cache_dir=args.cache)
+                   seed=args.seed, warmup_epochs=args.warmup_epochs, cache_dir=args.cache,
+                   feature_cache=args.feature_cache)
     print(f"{result.run_dir}: kept epoch {result.best_epoch} of {result.epochs_run}, "
           f"validation accuracy {result.best_val_accuracy:.4f}")
     return 0

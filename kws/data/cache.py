@@ -9,6 +9,12 @@ cache file is complete or absent. Old entries are never needed again and can be 
 
 Filling reads WAVs with soundfile on a background thread while the fixed-point front end
 (kws.frontend.mfcc_batch, itself multi-threaded) works on the previous chunk.
+
+``kws prepare`` fills it; ``kws train`` (validation features), ``kws quantize`` and
+``kws evaluate`` (the features of the splits they score) read it through
+kws.data.SpeechCommandsData.features, which computes and stores a split that is missing.
+The features are the front end's on the same int16 clips either way, so a model scores the
+same with or without the cache.
 """
 
 from __future__ import annotations
@@ -101,6 +107,33 @@ class FeatureCache:
         data = self._load(split) or self._build(split)
         return data["features"], data["labels"].astype(np.int64)
 
+    def lookup(self, split: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]] | None:
+        """The cached entry of ``split`` without building it: (features int8 (N, frames,
+        coeffs), labels int64 (N,) in 0..11, skipped (relative path, reason) of the clips
+        that could not be read, N = clips - skipped), or None when it is not cached for the
+        current config and file list (a damaged file warns and gives None)."""
+        data = self._load(split)
+        if data is None:
+            return None
+        return (data["features"], data["labels"].astype(np.int64),
+                list(zip(data["skipped"].tolist(), data["reasons"].tolist(), strict=True)))
+
+    def store(self, split: str, features: np.ndarray) -> Path:
+        """Write the features of every clip of ``split``, computed elsewhere, as its entry.
+
+        features: int8 (N, frames, coeffs), N = len(index.split(split)), in index order
+        (:func:`kws.frontend.mfcc_batch` of the split's clips at this front end). Returns the
+        file written; DataError when the shape or dtype does not fit or it cannot be written.
+        """
+        clips = self.index.split(split)
+        want = (len(clips), self.frontend.frames_per_clip, self.frontend.num_coeffs)
+        if features.dtype != np.int8 or features.shape != want:
+            raise DataError(f"cannot cache {split}: features {features.dtype} "
+                            f"{features.shape}, expected int8 {want}")
+        _atomic_savez(self.path(split), self._entry(split, features,
+                                                    np.ones(len(clips), dtype=bool), []))
+        return self.path(split)
+
     def skipped(self, split: str) -> list[tuple[str, str]]:
         """(relative path, reason) of the clips of ``split`` that could not be read."""
         data = self._load(split) or self._build(split)
@@ -160,8 +193,17 @@ class FeatureCache:
         bar(None)
         for i, _ in errors:
             keep[i] = False
-        data = {
-            "features": features[keep],
+        data = self._entry(split, features[keep], keep, errors)
+        _atomic_savez(self.path(split), data)
+        return data
+
+    def _entry(self, split: str, features: np.ndarray, keep: np.ndarray,
+               errors: list[tuple[int, str]]) -> dict[str, np.ndarray]:
+        """The arrays of a cache file: features int8 (kept clips, frames, coeffs) of the
+        clips where ``keep`` (bool (clips,)) is True; ``errors``: (row, reason) of the rest."""
+        clips = self.index.split(split)
+        return {
+            "features": features,
             "labels": self.index.labels(split)[keep].astype(np.int16),
             "paths": np.array([self.index.relative(c) for c, k in zip(clips, keep, strict=True)
                                if k], dtype=str),
@@ -171,8 +213,6 @@ class FeatureCache:
             "key": np.array(self.key(split)),
             "frontend": np.array(json.dumps(to_dict(self.frontend), sort_keys=True)),
         }
-        _atomic_savez(self.path(split), data)
-        return data
 
 
 def _progress_bar(total: int, desc: str, enabled: bool) -> Callable[[int | None], None]:
@@ -194,8 +234,8 @@ def _progress_bar(total: int, desc: str, enabled: bool) -> Callable[[int | None]
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
     except OSError as exc:

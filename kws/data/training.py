@@ -8,25 +8,30 @@
 One pipeline (kws.data.augment.Augmenter) and one random stream per example:
 ``example_rng(seed, epoch, i)`` with i counting clips first, then windows, then negatives.
 So the examples of an epoch are a pure function of (data, settings, seed, epoch).
-:class:`SpeechCommandsData` is what kws.train trains on.
+:class:`SpeechCommandsData` is what kws.train trains on; its ``features(split, frontend)``
+gives the clean features of a whole split (validation in training, the scored splits of
+kws.quantize and kws.evaluate) through the feature cache (kws.data.cache).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kws.config import to_dict
+from kws.config import FrontendConfig, to_dict
 from kws.data.augment import Augmenter, example_rng, to_int16
+from kws.data.cache import FeatureCache, default_cache_dir
 from kws.data.clips import load_noise, load_split_audio
 from kws.data.config import ADDED_LATER, DataConfig
-from kws.data.index import BACKGROUND_NOISE_DIR, index_dataset
+from kws.data.index import BACKGROUND_NOISE_DIR, CLIP_SAMPLES, SAMPLE_RATE_HZ, index_dataset
 from kws.data.windows import WindowMaker
 from kws.errors import DataError
+from kws.frontend import mfcc_batch
 
 NEGATIVES_FORMAT = 1
 """Layout version of a mined-negatives .npz (arrays ``audio``, ``labels``, ``format``)."""
@@ -118,10 +123,15 @@ class SpeechCommandsData:
     negatives follow ``config`` (DataConfig). ``fingerprint``: sha256 of the data settings,
     the int16 audio and labels of the train and validation splits, the training noise, the
     extra clips and the mined negatives, i.e. of exactly what training sees.
+    ``feature_cache``: folder of the clean-feature cache (kws.data.FeatureCache, filled by
+    ``kws prepare``) that :meth:`features` reads and fills; default :func:`default_cache_dir`.
     """
 
-    def __init__(self, data_dir: str | Path, config: DataConfig) -> None:
+    def __init__(self, data_dir: str | Path, config: DataConfig,
+                 feature_cache: str | Path | None = None) -> None:
         self.config = config
+        self.feature_cache = (Path(feature_cache).expanduser() if feature_cache
+                              else default_cache_dir())
         self.index = index_dataset(data_dir, config)
         self._noise = load_noise(self.index, "train")
         self.augmenter = Augmenter(config, self._noise)
@@ -137,6 +147,31 @@ class SpeechCommandsData:
             audio, labels = load_split_audio(self.index, split)
             self._clips[split] = ClipSet(audio, labels)
         return self._clips[split]
+
+    def features(self, split: str, frontend: FrontendConfig) -> np.ndarray:
+        """Clean int8 features of :meth:`clips` ``(split)``: (N, frames, coeffs), 49 x 10 at
+        the default front end, row i the front end's codes of clip i (same order, same N).
+
+        Read from the feature cache when it holds ``split`` for this front end and file list
+        with every clip readable; else ``mfcc_batch(clips(split).audio, frontend)``, stored
+        in the cache for next time (a cache that cannot be written only warns). Equal to
+        ``mfcc_batch(self.clips(split).audio, frontend)`` either way. An unreadable clip
+        raises DataError as :meth:`clips` does.
+        """
+        if frontend.sample_rate_hz != SAMPLE_RATE_HZ or frontend.clip_samples != CLIP_SAMPLES:
+            # The cache holds 1-s clips at 16 kHz (what clips() reads); other front ends
+            # compute from the clips.
+            return mfcc_batch(self.clips(split).audio, frontend)
+        cache = FeatureCache(self.index, frontend, self.feature_cache)
+        hit = cache.lookup(split)
+        if hit is not None and not hit[2]:
+            return hit[0]
+        features = mfcc_batch(self.clips(split).audio, frontend)
+        try:
+            cache.store(split, features)
+        except DataError as exc:
+            warnings.warn(f"{exc}; features of {split} not cached", stacklevel=2)
+        return features
 
     def word_clip_mask(self, split: str) -> np.ndarray:
         """bool (n,): True for the clips of word folders (False for cut _silence_ clips)."""
