@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="index Speech Commands and cache its features",
                        description="Index a Speech Commands folder (original layout), print "
                                    "the clips per class and split, and compute the clean int8 "
-                                   "features of every split into the cache.")
+                                   "features of every split into the cache ('kws train', "
+                                   "'quantize' and 'evaluate' read them: their "
+                                   "--feature-cache).")
     p.add_argument("data_dir", type=Path, metavar="DATA_DIR",
                    help="dataset folder (e.g. speech_commands_v0.02 from 'kws download')")
     p.add_argument("--cache", type=Path, default=None,

@@ -9,8 +9,10 @@
 - :class:`WindowMaker` (kws.data.windows): 1-s stream windows over words laid end to end,
   labelled by the share of each word inside
 - :class:`SpeechCommandsData` (kws.data.training): every training example of an epoch
-  (clips, stream windows, mined negatives), what kws.train trains on
-- :class:`FeatureCache`: clean int8 (N, 49, 10) features per split, cached on disk
+  (clips, stream windows, mined negatives), what kws.train trains on; ``features(split,
+  frontend)``: the clean int8 (N, 49, 10) features of ``clips(split)``, through the cache
+- :class:`FeatureCache`: clean int8 (N, 49, 10) features per split, cached on disk (filled
+  by ``kws prepare``, read by train, quantize and evaluate through ``features``)
 - :class:`DataConfig`: the YAML section ``data:`` (configs/data.yaml)
 
 _unknown_ clips: ``DataConfig.unknown_share: null`` (the default) keeps every non-keyword
@@ -40,6 +42,7 @@ Usage (training)::
 
     data = SpeechCommandsData("speech_commands_v0.02", data_config)
     examples = data.epoch_examples(("train",), seed=0, epoch=0)   # clips + windows + negatives
+    x_val = data.features("validation", FrontendConfig())  # int8 (N, 49, 10), from the cache
 """
 
 from kws.data.augment import Augmenter, example_rng, mixup, spec_augment
