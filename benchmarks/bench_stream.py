@@ -17,15 +17,19 @@ Run: python benchmarks/bench_stream.py [--data DIR] [--model M] [--minutes 20] [
    hour, the mean keyword ("the wake keyword": FA/h = all false accepts / keywords), the
    delay after the spoken word, and the FRR at <= --fa-per-hour false accepts per hour per
    keyword from the threshold sweep.
-4. Board: the same streams at the board's hop (firmware_export.settings.board_hop_frames)
-   with the board's detector (the metadata's board_detector, as the exporter uses it): the
+4. Board: the same streams at the board's hop, as the exporter chooses it (kws.board.
+   plan_timing: from the metadata's board_measurement when the model has one, written by
+   ``kws measure-board``, else the MAC estimate; the line "board timing" says which), with
+   the board's detector (the metadata's board_detector, as the exporter uses it): the
    pipeline of kws.stream, whose C twin (firmware_export/c/kws_stream.c) the sketch runs.
    Unless --no-c-twin, the board's detections are also computed by that C pipeline (built
    with gcc from tests/c/stream_harness.c, the model's scores replayed) and must be the same.
 5. With --png: one DET curve per SNR (NAME_<snr>dB.png).
 
 Each row gives the false rejects (keyword clips no detection matched, of all keyword clips)
-and the false accepts (detections that matched no clip) as counts, beside the rates.
+and the false accepts (detections that matched no clip) as counts, beside the rates. After
+each stream's rows, the board-minus-laptop FRR gap at the same false-accept budget
+(<= --fa-per-hour per keyword, from each one's threshold sweep).
 
 Goals (issue 12): at 20 dB at most 12% FRR at <= 1 false accept per hour per keyword, at 10 dB
 at most 20%; at 40 dB the stream FRR at most 3 points above the clip error on the same
@@ -46,7 +50,7 @@ import numpy as np
 
 from firmware_export import cbuild
 from firmware_export.frontend_tables import render_frontend_tables
-from firmware_export.settings import board_detector_config, board_hop_frames
+from kws.board import board_detector_config, plan_timing
 from kws.config import DetectorConfig, FrontendConfig, load_section
 from kws.data.streams import StreamSpec, make_stream, read_clip_file
 from kws.detector import Detection, Detector, build_detector_tables
@@ -140,10 +144,11 @@ def main() -> None:
     laptop = (load_section(DetectorConfig, args.detector, "detector") if args.detector
               else model.detector_config)
     laptop = dataclasses.replace(laptop, **changes)
-    hop = board_hop_frames(parse_tflite(strip_for_device(args.model.read_bytes())), fc,
-                           model.detector_config.hop_frames)
-    board = board_detector_config(model.metadata, hop, fc)
+    timing = plan_timing(parse_tflite(strip_for_device(args.model.read_bytes())), fc,
+                         model.detector_config.hop_frames, model.metadata)
+    board = board_detector_config(model.metadata, timing.hop_frames, fc)
     print(f"model: {args.model} ({model.name})")
+    print(f"board timing: {timing.describe()}")
     print(f"laptop detector: {laptop}" + (f" (overridden: {changes})" if changes else ""))
     print(f"board detector: {board}"
           + (" (tuned, from the metadata)" if "board_detector" in model.metadata
@@ -206,7 +211,9 @@ def main() -> None:
     print(f"\n{'stream':>8s} {'where':>7s} {'hop ms':>6s} {'FRR':>6s} {'missed':>9s} "
           f"{'FA':>4s} {'FA/h/kw':>8s} {'FA/h all':>8s} {'word delay med':>14s}   FRR at <= "
           f"{args.fa_per_hour:g} FA/h/kw (threshold)")
+    gaps: list[tuple[float, float | None, float | None]] = []
     for snr, audio, truth, sources in streams:
+        at_budget_frr: dict[str, float | None] = {}
         ends = {e.start_ms: e.start_ms + word_end_ms(read_clip_file(args.data / rel))
                 for e, rel in zip(truth, sources, strict=True) if e.label != UNKNOWN}
         for where, config in (("laptop", laptop), ("board", board)):
@@ -220,6 +227,7 @@ def main() -> None:
             at_budget = ("none" if best is None else
                          f"{100 * best.metrics.mean_frr:5.1f}% ({best.threshold}, "
                          f"{best.metrics.fa_per_hour() / n:.2f}/h)")
+            at_budget_frr[where] = None if best is None else best.metrics.mean_frr
             missed = sum(k.false_rejects for k in m.keywords.values())
             clips = sum(k.clips for k in m.keywords.values())
             print(f"{snr:6g}dB {where:>7s} {config.hop_frames * fc.stride_ms:6g} "
@@ -239,10 +247,26 @@ def main() -> None:
             if where == "laptop" and snr == max(args.snr):
                 print(f"{'':>8s} {'':>7s} ({snr:g} dB check: stream FRR minus clip error = "
                       f"{100 * (m.mean_frr - kw_error):+.1f} points)")
+            if where == "board":
+                lap, brd = at_budget_frr.get("laptop"), at_budget_frr.get("board")
+                gaps.append((snr, lap, brd))
+                gap = ("n/a (no threshold meets the budget)" if lap is None or brd is None
+                       else f"{100 * (brd - lap):+.1f} points ({100 * brd:.1f}% vs "
+                            f"{100 * lap:.1f}%)")
+                print(f"{'':>8s} {'':>7s} board - laptop FRR at <= {args.fa_per_hour:g} "
+                      f"FA/h/kw: {gap}")
             if args.png and where == "laptop":
                 png = args.png.with_name(f"{args.png.stem}_{snr:g}dB{args.png.suffix or '.png'}")
                 save_det_png(png, points, f"{args.model.name} on {args.minutes:g} min of the "
                              f"{args.split} split at {snr:g} dB SNR", config.threshold)
+    if gaps:
+        print(f"\nboard ({timing.hop_ms:g} ms hop, "
+              f"{'measured' if timing.measured else 'estimated'} timing) vs laptop "
+              f"({laptop.hop_frames * fc.stride_ms:g} ms), FRR at <= {args.fa_per_hour:g} "
+              "false accepts per hour per keyword: " + ", ".join(
+                  f"{snr:g} dB " + ("n/a" if lap is None or brd is None
+                                    else f"{100 * (brd - lap):+.1f} points")
+                  for snr, lap, brd in gaps))
     if c_dir is not None:
         c_dir.cleanup()
     if args.png:

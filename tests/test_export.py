@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -621,6 +622,178 @@ def test_budget_is_printed_against_the_nano(sketch) -> None:
                    "arduino-cli compile --fqbn arduino:mbed_nano:nano33ble kws_nano33ble",
                    "arduino-cli upload", "tensorflow/lite/micro/micro_interpreter.h"):
         assert needle in readme
+
+
+def _measurement(device_bytes: bytes, instructions: int = 7_950_480,
+                 frontend: int | None = 29_932, arena: int = 24_068, **changes) -> dict:
+    """A board_measurement as kws measure-board writes it, for the given weights."""
+    from kws.model_file import content_hash
+
+    m = {"format_version": 1, "kernels": "cmsis_nn",
+         "content_sha256": content_hash(parse_tflite(device_bytes)),
+         "target": "test", "inputs": 3,
+         "instructions_per_inference": {"min": instructions - 100, "mean": instructions - 50,
+                                        "max": instructions},
+         "frontend_instructions_per_frame": frontend, "arena_smallest": arena,
+         "firmware": {"flash": 117_608, "ram": 36_556, "arena_linked": 30_720,
+                      "parts": {"tflite_micro": {"flash": 59_138, "ram": 8},
+                                "runtime": {"flash": 18_034, "ram": 301},
+                                "export": {"flash": 39_000, "ram": 36_000}}}}
+    m.update(changes)
+    return m
+
+
+def _busy(instructions: float, frame_instructions: float, hop: int) -> float:
+    """Busy share at ``hop`` frames of 20 ms at 64 MHz and 2.75 cycles per instruction,
+    computed here from the definitions, not with kws.board."""
+    per_ms = 64_000 / 2.75   # instructions per ms
+    return (instructions / per_ms + hop * frame_instructions / per_ms) / (hop * 20)
+
+
+@pytest.mark.parametrize("instructions", [50_000, 1_000_000, 3_000_000, 3_550_000,
+                                          3_976_000, 7_950_480, 12_000_000])
+def test_measured_hop_is_the_smallest_stride_multiple_within_70_percent(
+        instructions: int, meta: dict, device_bytes: bytes) -> None:
+    """From a measurement dict: the hop is the smallest multiple of the 20 ms stride (at least
+    the laptop's 2 frames) that keeps inference + front end <= 70% of real time, at 2.75
+    cycles per measured instruction and 64 MHz."""
+    from kws.board import plan_timing
+
+    fe = FrontendConfig()
+    device = parse_tflite(device_bytes)
+    m = _measurement(device_bytes, instructions)
+    t = plan_timing(device, fe, 2, {**meta, "board_measurement": m})
+    want = next(h for h in range(2, 50) if _busy(instructions, 29_932, h) <= 0.70)
+    assert t.measured and t.instructions == instructions   # the largest of min/mean/max
+    assert t.hop_frames == want
+    assert t.busy_fraction == pytest.approx(_busy(instructions, 29_932, want))
+    assert t.busy_fraction <= 0.70
+    assert want == 2 or _busy(instructions, 29_932, want - 1) > 0.70
+    assert t.inference_ms == pytest.approx(instructions * 2.75 / 64_000)
+
+
+def test_measured_hop_of_the_shipped_figures_and_the_250_ms_target(meta: dict,
+                                                                   device_bytes: bytes) -> None:
+    """The shipped DS-CNN-S's measured 7.95 M instructions give a 540 ms hop (27 frames,
+    busy 69.7%); a hop of at most 250 ms (12 frames) needs <= ~3.55 M instructions."""
+    from kws.board import instructions_for_hop, plan_timing
+
+    fe = FrontendConfig()
+    device = parse_tflite(device_bytes)
+    t = plan_timing(device, fe, 2, {**meta, "board_measurement": _measurement(device_bytes)})
+    assert (t.hop_frames, t.hop_ms) == (27, 540)
+    assert t.busy_fraction == pytest.approx(0.697, abs=0.001)
+    limit = instructions_for_hop(12, 29_932, fe)
+    assert 3_500_000 < limit < 3_600_000
+    for count, hop in ((limit, 12), (limit + 2_000, 13)):
+        m = _measurement(device_bytes, count)
+        assert plan_timing(device, fe, 2, {**meta, "board_measurement": m}).hop_frames == hop
+    too_slow = {**meta, "board_measurement": _measurement(device_bytes, 15_000_000)}
+    with pytest.raises(ExportError, match="more than its 49-frame clip"):
+        plan_timing(device, fe, 2, too_slow)       # 645 ms: 51 frames, longer than a clip
+
+
+def test_measurement_without_frontend_count_uses_the_qemu_figure(meta: dict,
+                                                                 device_bytes: bytes) -> None:
+    from kws.board import FRONTEND_FRAME_INSTRUCTIONS, plan_timing
+
+    m = _measurement(device_bytes, frontend=None)
+    t = plan_timing(parse_tflite(device_bytes), FrontendConfig(), 2,
+                    {**meta, "board_measurement": m})
+    assert t.measured and t.frontend_instructions == FRONTEND_FRAME_INSTRUCTIONS
+    assert t.frame_ms == pytest.approx(FRONTEND_FRAME_INSTRUCTIONS * 2.75 / 64_000)
+
+
+@pytest.mark.parametrize("case", ["absent", "other weights", "version", "kernels",
+                                  "bool", "negative", "mean", "not a dict"])
+def test_unusable_measurement_falls_back_to_the_mac_estimate(case: str, meta: dict,
+                                                             device_bytes: bytes) -> None:
+    """No measurement, one for other weights or a malformed one: the MAC estimate (620 ms,
+    as before), and a reason that says why."""
+    from kws.board import plan_timing
+
+    good = _measurement(device_bytes)
+    bad = {"absent": None, "other weights": {**good, "content_sha256": "0" * 64},
+           "version": {**good, "format_version": 2}, "kernels": {**good, "kernels": "reference"},
+           "bool": {**good, "arena_smallest": True},
+           "negative": {**good, "instructions_per_inference": {"min": -5, "mean": 1, "max": 9}},
+           "mean": {**good, "instructions_per_inference": {"min": 5000, "mean": 1, "max": 9000}},
+           "not a dict": [1, 2]}[case]
+    m = {**meta} if bad is None else {**meta, "board_measurement": bad}
+    t = plan_timing(parse_tflite(device_bytes), FrontendConfig(), 2, m)
+    assert not t.measured and t.instructions is None
+    assert t.hop_frames == 31
+    reason = {"absent": "kws measure-board", "other weights": "other weights"}.get(
+        case, "unusable")
+    assert reason in t.reason
+    assert "ESTIMATED" in t.describe() and reason in t.describe()
+
+
+@pytest.fixture(scope="module")
+def measured_export(full_bytes: bytes, device_bytes: bytes, meta: dict,
+                    tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the shipped model with a board_measurement in its metadata (and a target
+    text that must not reach generated C), exported for the Nano."""
+    from kws.model_edit import add_metadata, remove_metadata
+
+    folder = tmp_path_factory.mktemp("measured")
+    m = _measurement(device_bytes, target="evil */ #error x")
+    path = folder / "measured.tflite"
+    path.write_bytes(add_metadata(remove_metadata(full_bytes), {**meta,
+                                                                "board_measurement": m}))
+    return export_model(path, folder / "nano", "nano33ble")
+
+
+def test_measured_export_sizes_the_arena_from_the_m4_plus_10_percent(measured_export,
+                                                                     sketch) -> None:
+    """The arena is the M4's smallest (24,068 B) + 10%, rounded up to 1 KB (26,624 B); the
+    shipped model without a measurement keeps the host's + 25% (30,720 B)."""
+    plan = measured_export.plan
+    assert plan.measured and plan.arena_measured == 24_068 and plan.arena_margin == 0.10
+    assert plan.arena_size == 26_624
+    assert 24_068 * 1.10 <= plan.arena_size < 24_068 * 1.10 + 1024
+    assert plan.arena_size % 1024 == 0
+    assert plan.arena_host == sketch.plan.arena_measured         # the host figure is kept
+    assert not sketch.plan.measured and sketch.plan.arena_margin == 0.25
+    assert sketch.plan.arena_size == math.ceil(sketch.plan.arena_measured * 1.25 / 1024) * 1024
+    values = _settings(measured_export)
+    assert values["KWS_TENSOR_ARENA_SIZE"] == 26_624
+    assert values["KWS_TENSOR_ARENA_MEASURED"] == 24_068
+    assert (values["KWS_HOP_FRAMES"], values["KWS_TIMING_MEASURED"],
+            values["KWS_INFERENCE_INSTRUCTIONS"]) == (27, 1, 7_950_480)
+    assert _settings(sketch)["KWS_TIMING_MEASURED"] == 0
+
+
+def test_measured_export_budget_holds_tflite_micro_and_says_what_is_missing(measured_export,
+                                                                           sketch) -> None:
+    """With a measurement the budget adds TFLite Micro + CMSIS-NN and the C runtime from the
+    M4 link and names Mbed OS and the Arduino core as not counted; the hop and the measured
+    instructions reach the README and the manifest, the measurement's free text does not
+    reach the generated C."""
+    budget = measured_export.budget
+    rows = {r.part: r for r in budget.rows}
+    assert budget.linked and rows["TFLite Micro + CMSIS-NN"].flash == 59_138
+    assert rows["C runtime"].flash == 18_034
+    assert budget.flash == sum(r.flash or 0 for r in budget.rows)
+    assert budget.flash - sketch.budget.flash == 59_138 + 18_034
+    text = budget.format()
+    assert "Mbed OS and the Arduino core" in text and "cannot be linked here" in text
+    assert "117,608" in text                                      # the whole M4 link
+    assert not sketch.budget.linked and "kws measure-board" in sketch.budget.format()
+    readme = (measured_export.source_dir / "README.md").read_text()
+    assert "measured 7,950,480 instructions" in readme and "540 ms" in readme
+    manifest = json.loads((measured_export.out_dir / MANIFEST_NAME).read_text())["plan"]
+    assert manifest["timing_measured"] and manifest["instructions"] == 7_950_480
+    assert manifest["cycles_per_instruction"] == 2.75 and manifest["hop_frames"] == 27
+    for name in ("kws_model_settings.h", "kws_model_ops.h", "kws_model_data.h"):
+        assert "evil" not in (measured_export.source_dir / name).read_text()
+
+
+def test_estimate_export_says_it_is_estimated(sketch) -> None:
+    readme = (sketch.source_dir / "README.md").read_text()
+    assert "ESTIMATED from 2,664,768 MACs" in readme and "kws measure-board" in readme
+    header = (sketch.source_dir / "kws_model_settings.h").read_text()
+    assert "ESTIMATED" in header and "620 ms" in header
 
 
 # ------------------------------------------------------------------------------------------

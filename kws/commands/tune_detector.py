@@ -75,7 +75,8 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
     split, percent = choose_split(model.metadata, split)
     laptop_hop = model.detector_config.hop_frames
     device = parse_tflite(strip_for_device(model.data))
-    board_hop = board_hop_frames(device, model.frontend_config, laptop_hop)
+    board_hop = board_hop_frames(device, model.frontend_config, laptop_hop,
+                                 meta=model.metadata)  # measured when it holds one
     print(f"tuning the detector of {model_path} on the {split} split (never trained on): "
           f"budget {spec.fa_per_hour:g} false accepts per hour per keyword at "
           f"{', '.join(f'{s:g}' for s in spec.snrs_db)} dB; laptop hop {laptop_hop} frames, "
