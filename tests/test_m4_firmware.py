@@ -345,3 +345,87 @@ def test_firmware_rejects_a_bad_input_file(firmware: dict[str, Path]) -> None:
     with pytest.raises(ExportError, match="status 2.*record size"):
         m4_build.run_firmware(firmware["cmsis_nn"], features=np.zeros((1, 48, 10), np.int8))
 
+
+
+# ------------------------------------------------------------------------------------------
+# kws measure-board (uses the cached M4 library: built once per CI run, reused here)
+# ------------------------------------------------------------------------------------------
+
+def _kws(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    kws = shutil.which("kws")
+    if kws is None:
+        pytest.fail("the kws command is not on PATH (pip install -e .)")
+    return subprocess.run([kws, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_measure_board_writes_the_measurement(m4_tools: None, firmware: dict[str, Path],
+                                              tmp_path: Path) -> None:
+    """Uses the CACHED M4 build (the `firmware` fixture built or found it). `kws measure-board`
+    on the shipped model (--out: the shipped file is never rewritten) stores a
+    board_measurement whose figures are the firmware's (instructions per inference ~7.95 M,
+    the front end ~30 k per frame, the smallest arena within the bisection's bound, flash/RAM
+    adding up by part); the weights' content hash is unchanged; `kws export` of the result
+    takes the measured hop (27 frames) and arena (M4 + 10%) and says so."""
+    from kws.board import MEASUREMENT_KEY, parse_measurement
+    from kws.runtime import read_metadata
+
+    shipped = MODEL.read_bytes()
+    refused = _kws("measure-board", str(MODEL))
+    assert refused.returncode == 2 and "--out" in refused.stderr
+    out = tmp_path / "measured.tflite"
+    proc = _kws("measure-board", str(MODEL), "--out", str(out), "--clips", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert MODEL.read_bytes() == shipped
+    before, after = read_metadata(MODEL), read_metadata(out)
+    assert MEASUREMENT_KEY not in before
+    assert after["content_sha256"] == before["content_sha256"]
+    assert {k: v for k, v in after.items() if k != MEASUREMENT_KEY} == before
+    raw = after[MEASUREMENT_KEY]
+    m = parse_measurement(raw)
+    per = raw["instructions_per_inference"]
+    assert raw["inputs"] == 3 and per["min"] <= per["mean"] <= per["max"] == m.instructions
+    assert 7.90e6 < m.instructions < 8.00e6                    # docs/m4_firmware.md: 7.95 M
+    assert 29_000 < m.frontend_instructions < 31_000           # bench_c_frontend: 29,825
+    assert 20_000 < m.arena_smallest <= raw["firmware"]["arena_linked"]
+    # per operator (one input, the profiler's ticks): the whole inference, within 1%
+    assert 0.99 * per["mean"] <= sum(raw["ops"].values()) <= 1.01 * per["max"]
+    assert raw["ops"]["CONV_2D"] > 4e6
+    parts = raw["firmware"]["parts"]
+    assert abs(sum(p["flash"] for p in parts.values()) - m.firmware_flash) \
+        <= 0.005 * m.firmware_flash
+    assert parts["tflite_micro"]["flash"] > 40_000 and m.firmware_ram > m.arena_linked
+    assert f"{per['max']:,}" in proc.stdout and "540 ms" in proc.stdout
+
+    export = tmp_path / "nano"
+    proc = _kws("export", str(out), "--board", "nano33ble", "--out", str(export))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "timing: measured" in proc.stdout and "27 frames (540 ms)" in proc.stdout
+    assert "TFLite Micro + CMSIS-NN" in proc.stdout and "Mbed OS" in proc.stdout
+    plan = json.loads((export / "kws_export.json").read_text())["plan"]
+    assert plan["timing_measured"] and plan["hop_frames"] == 27
+    assert plan["arena_measured"] == m.arena_smallest
+    assert plan["arena_size"] >= 1.10 * m.arena_smallest
+
+
+def test_measure_board_in_place_updates_the_run_manifest(m4_tools: None,
+                                                         firmware: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    """In a run folder the model is rewritten in place and its manifest.json gets the new
+    sha256 in the same step; --dry-run writes nothing."""
+    import hashlib
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = run / "model.tflite"
+    shutil.copyfile(MODEL, model)
+    (run / "manifest.json").write_text(json.dumps({"files": {"model.tflite": {}}}))
+    dry = _kws("measure-board", str(model), "--clips", "1", "--dry-run")
+    assert dry.returncode == 0 and "nothing written" in dry.stdout
+    assert model.read_bytes() == MODEL.read_bytes()
+    proc = _kws("measure-board", str(model), "--clips", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((run / "manifest.json").read_text())
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert manifest["files"]["model.tflite"]["sha256"] == digest != \
+        hashlib.sha256(MODEL.read_bytes()).hexdigest()
+    assert manifest["board_measurement"]["arena_smallest"] > 20_000
