@@ -4,6 +4,7 @@ reuse, rebuild, bad clips."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -281,3 +282,29 @@ def test_split_features_of_data_without_a_cache_come_from_the_front_end(
         np.testing.assert_array_equal(
             split_features(source, "validation", FrontendConfig()),  # type: ignore[arg-type]
             mfcc_batch(data.clips("validation").audio))
+
+
+def test_kws_evaluate_of_the_shipped_model_scores_the_same_from_the_cache(
+        mini_dir: Path, tmp_path: Path, computed: list[int],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``kws evaluate`` of the shipped model on the mini test split: the first run computes
+    and stores the split's features, the second reads them (nothing through the front end)
+    and writes the same report; the README's figures (430 of 476 word clips, 478 of 524)."""
+    from kws.runtime import DEFAULT_MODEL
+
+    reports = []
+    for run in ("first", "second"):
+        argv = ["evaluate", str(DEFAULT_MODEL), "--data", str(mini_dir), "--split", "test",
+                "--out", str(tmp_path / run), "--feature-cache", str(tmp_path / "cache")]
+        assert main(argv) == 0
+        capsys.readouterr()
+        reports.append(json.loads((tmp_path / run / "evaluation_test.json").read_text()))
+        assert computed == ([524] if run == "first" else [])
+        computed.clear()
+    assert [p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()] == ["test"]
+    assert reports[0] == reports[1]
+    report = reports[0]
+    assert (report["clips"], report["word_clips"]) == (524, 476)
+    assert round(report["int8"]["accuracy"] * 524) == 478
+    assert round(report["int8"]["word_accuracy"] * 476) == 430
+    assert report["tflite_micro"]["differing_outputs_vs_litert_optimized"] == 0
