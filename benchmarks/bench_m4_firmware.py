@@ -18,6 +18,12 @@ its cache, built on first use), and prints for each:
 - flash and RAM of the linked image (arm-none-eabi-size: flash = text + data, RAM = data +
   bss, the heap and the stack not counted), and their split by part from the link map.
 The third-party README's figures are printed beside them for comparison.
+
+With --os-kernels the CMSIS-NN kernel wrappers and the CMSIS-NN library are compiled once more
+at -Os, the level at which the Arduino IDE compiles Arduino_TensorFlowLite for the Nano 33 BLE
+(variants/ARDUINO_NANO33BLE/cflags.txt), and linked with the same interpreter core: the
+instructions per inference of that build beside the -O2 one (kws.board.CYCLES_PER_INSTRUCTION
+has to cover the difference).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from firmware_export import m4_build  # noqa: E402
+from kws.board import CYCLES_PER_INSTRUCTION, measured_inference_ms  # noqa: E402
 from kws.frontend import mfcc_batch  # noqa: E402
 
 MINI = REPO.parent / "shared" / "data" / "speech_commands_mini_v0.02"
@@ -118,6 +125,8 @@ def main() -> int:
                         help="test clips timed per kernel set (default: 50; 476 = all)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="folder to keep the export and the ELFs in (default: a temporary one)")
+    parser.add_argument("--os-kernels", action="store_true",
+                        help="also time CMSIS-NN compiled at -Os (the Arduino IDE's level)")
     args = parser.parse_args()
     m4_build.require_tools()
     features = test_features(args.clips)
@@ -145,10 +154,12 @@ def main() -> int:
             print(f"instructions per inference over {instr.size} test clips: min {instr.min():,}"
                   f", mean {instr.mean():,.0f}, max {instr.max():,} (third-party README: about "
                   f"{want_instr / 1e6:.2f} M)")
+            source = "measured" if plan.get("timing_measured") else "MAC estimate"
             print(f"at {plan['cpu_mhz']} MHz and one instruction per cycle (a lower bound: "
                   f"instructions are not cycles): >= {instr.mean() / plan['cpu_mhz'] / 1e3:.0f}"
-                  f" ms per inference; the exporter's estimate: {plan['inference_ms_estimate']}"
-                  " ms")
+                  f" ms per inference; at kws.board's {CYCLES_PER_INSTRUCTION:g} cycles per "
+                  f"instruction: {measured_inference_ms(instr.max(), plan['cpu_mhz']):.0f} ms; "
+                  f"the export's plan ({source}): {plan['inference_ms_estimate']} ms")
             print(f"smallest arena that allocates and runs: {profiled.smallest_arena:,} B "
                   f"(arena_used_bytes {profiled.arena_used:,} B; third-party README: "
                   f"{want_arena:,} B)")
@@ -164,6 +175,15 @@ def main() -> int:
             generic = m4_build.build_generic_main(folder, library, work / f"generic-{kernels}")
             for what, image in (("the export's main.cc", generic), ("the measuring firmware", elf)):
                 print_sizes(what, image)
+            if kernels == "cmsis_nn" and args.os_kernels:
+                os_lib = m4_build.kernels_at(library, "-Os", work / "kernels-Os")
+                os_elf = m4_build.build_firmware(folder, os_lib, work / "fw-cmsis_nn-Os")
+                os_instr = m4_build.run_firmware(os_elf, features=features,
+                                                 icount=True).instructions
+                print(f"CMSIS-NN and its kernel wrappers at -Os (the Arduino IDE's level; core "
+                      f"at -O2): instructions per inference min {os_instr.min():,}, mean "
+                      f"{os_instr.mean():,.0f}, max {os_instr.max():,}: "
+                      f"x{os_instr.mean() / instr.mean():.3f} the -O2 build\n")
     return 0
 
 

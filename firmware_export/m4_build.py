@@ -295,6 +295,45 @@ def tflm_library(kernels: str, cache_root: str | Path | None = None,
                        (*LIB_CXXFLAGS, "-isystem", str(TFLM_SRC)))
 
 
+def kernels_at(library: TflmLibrary, opt: str, out_dir: str | Path,
+               workers: int = 2) -> TflmLibrary:
+    """``library`` (the "cmsis_nn" set) with its CMSIS-NN kernel wrappers and the CMSIS-NN
+    library recompiled at ``opt`` (e.g. "-Os", the Arduino IDE's level for the whole
+    Arduino_TensorFlowLite library) into ``out_dir``; the interpreter core stays as cached.
+    Not cached (about a minute on 2 cores). Raises ExportError when the build fails."""
+    if library.kernels != "cmsis_nn":
+        raise ExportError("kernels_at rebuilds the cmsis_nn kernel set only")
+    if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os", "-Oz"):
+        raise ExportError(f"opt={opt!r} is not a gcc optimization level")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cxx = [opt if f == "-O2" else f for f in LIB_CXXFLAGS]
+    cc = [opt if f == "-O2" else f for f in LIB_CFLAGS]
+    include = [f"-I{TFLM_SRC}"]
+    jobs: list[tuple[list[str], str]] = []
+    members: dict[str, list[Path]] = {"kws_kernels_cmsis_nn": [], "cmsis_nn": []}
+    for src in _kernel_sources("cmsis_nn"):
+        obj = out / _object_name(src)
+        jobs.append(([CXX, *cxx, "-DCMSIS_NN", *include, "-c", str(src), "-o", str(obj)],
+                     src.name))
+        members["kws_kernels_cmsis_nn"].append(obj)
+    for src in _cmsis_nn_sources():
+        obj = out / _object_name(src)
+        jobs.append(([CC, *cc, "-DCMSIS_NN", *include, "-c", str(src), "-o", str(obj)],
+                     src.name))
+        members["cmsis_nn"].append(obj)
+    log = out / "build.log"
+    log.write_text("")
+    _compile_all(jobs, log, workers)
+    for group, objects in members.items():
+        archive = out / f"lib{group}.a"
+        archive.unlink(missing_ok=True)
+        _archive(objects, archive)
+    core = library.folder / "libtflm_core.a"
+    return TflmLibrary("cmsis_nn", out, (out / "libkws_kernels_cmsis_nn.a", core,
+                                         out / "libcmsis_nn.a"), library.cxxflags)
+
+
 # ------------------------------------------------------------------------------------------
 # The firmware
 # ------------------------------------------------------------------------------------------
