@@ -24,6 +24,7 @@ from kws.data import (
     index_dataset,
     load_split_audio,
 )
+from kws.data.cache import audio_digest
 from kws.errors import DataError
 from kws.frontend import mfcc_batch
 from kws.run import SplitFeatures, split_features
@@ -146,6 +147,8 @@ def test_unreadable_clip_is_skipped_and_listed(dataset: Path, tmp_path: Path) ->
         audio, kept = load_split_audio(index, "train", skip_unreadable=True)
     np.testing.assert_array_equal(kept, labels)
     np.testing.assert_array_equal(mfcc_batch(audio), features)
+    entry = cache.lookup("train")
+    assert entry is not None and entry.audio_sha256 == audio_digest(audio)   # kept clips only
 
 
 def test_kws_prepare_prints_counts_fills_cache_and_lists_bad_clips(
@@ -241,6 +244,45 @@ def test_split_features_follow_the_front_end(dataset: Path, tmp_path: Path,
     other = data.features("test", louder)
     assert computed == [len(data.clips("test"))] and not np.array_equal(other, base)
     np.testing.assert_array_equal(other, mfcc_batch(data.clips("test").audio, louder))
+
+
+def test_split_features_are_recomputed_when_a_clip_changes_at_the_same_size(
+        dataset: Path, tmp_path: Path, computed: list[int]) -> None:
+    """The key sees names and sizes; the entry's audio_sha256 sees the samples: a clip
+    rewritten in place at the same size is not served stale features."""
+    import soundfile as sf
+
+    data = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    before = data.features("test", FrontendConfig())
+    victim = data.index.split("test")[0].path
+    size = victim.stat().st_size
+    samples, rate = sf.read(str(victim), dtype="int16")
+    sf.write(str(victim), (samples // 4).astype(np.int16), rate, subtype="PCM_16")
+    assert victim.stat().st_size == size
+    computed.clear()
+    again = SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache")
+    cache = FeatureCache(again.index, FrontendConfig(), tmp_path / "cache")
+    assert cache.is_fresh("test")                       # same key: names and sizes
+    features = again.features("test", FrontendConfig())
+    assert computed == [len(again.clips("test"))] and not np.array_equal(features, before)
+    np.testing.assert_array_equal(features, mfcc_batch(again.clips("test").audio))
+    computed.clear()
+    np.testing.assert_array_equal(
+        SpeechCommandsData(dataset, DataConfig(), tmp_path / "cache").features(
+            "test", FrontendConfig()), features)
+    assert computed == []                               # the new entry is read back
+
+
+def test_prepare_entries_record_the_audio_they_were_computed_from(
+        dataset: Path, tmp_path: Path) -> None:
+    index = index_dataset(dataset)
+    cache = FeatureCache(index, cache_dir=tmp_path / "cache")
+    cache.fill()
+    for split in ("train", "validation", "test"):
+        audio, _ = load_split_audio(index, split)
+        entry = cache.lookup(split)
+        assert entry is not None and entry.skipped == []
+        assert entry.audio_sha256 == audio_digest(audio)
 
 
 def test_split_features_refuse_an_unreadable_clip_as_clips_does(

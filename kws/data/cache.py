@@ -4,7 +4,10 @@ One ``.npz`` per split under the cache folder (default ``$XDG_CACHE_HOME/kws`` o
 ``~/.cache/kws``), named ``<split>-<key>.npz``. The key is a sha256 of the front-end config
 and of the split's file list (relative path, label, start, volume and file size of every
 clip), so a change of either gives a new key and the split is rebuilt; an unchanged split is
-loaded, not recomputed. Files are written to a temporary name and renamed into place, so a
+loaded, not recomputed. Each file also records the sha256 of the int16 audio its features
+were computed from (:func:`audio_digest`), so that a reader holding the clips can check that
+they are the same samples (a file edited in place at the same size changes no key).
+Files are written to a temporary name and renamed into place, so a
 cache file is complete or absent. Old entries are never needed again and can be deleted.
 
 Filling reads WAVs with soundfile on a background thread while the fixed-point front end
@@ -28,6 +31,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -39,12 +43,34 @@ from kws.errors import DataError
 from kws.fileio import atomic_path
 from kws.frontend import mfcc_batch
 
-CACHE_VERSION = 1
-"""Bump when the file format or the meaning of cached features changes."""
+CACHE_VERSION = 2
+"""Bump when the file format or the meaning of cached features changes (2: ``audio_sha256``)."""
 CHUNK_CLIPS = 512
 """Clips per front-end call: large enough for numpy to vectorize well (~2x faster than 128)."""
 KEY_CHARS = 20
 """Hex digits of the key kept in file names (80 bits)."""
+
+
+class CachedSplit(NamedTuple):
+    """A split's cache entry: features int8 (N, frames, coeffs), labels int64 (N,) in 0..11,
+    skipped (relative path, reason) of the clips that could not be read (N = clips -
+    skipped), audio_sha256 (:func:`audio_digest` of the int16 audio of the N clips)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    skipped: list[tuple[str, str]]
+    audio_sha256: str
+
+
+def audio_digest(audio: np.ndarray) -> str:
+    """Hex sha256 of int16 audio (N, samples) as little-endian bytes, row after row."""
+    digest = hashlib.sha256()
+    _update_digest(digest, audio)
+    return digest.hexdigest()
+
+
+def _update_digest(digest: Any, audio: np.ndarray) -> None:
+    digest.update(np.ascontiguousarray(audio, dtype="<i2").tobytes())
 
 
 def default_cache_dir() -> Path:
@@ -107,31 +133,35 @@ class FeatureCache:
         data = self._load(split) or self._build(split)
         return data["features"], data["labels"].astype(np.int64)
 
-    def lookup(self, split: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]] | None:
-        """The cached entry of ``split`` without building it: (features int8 (N, frames,
-        coeffs), labels int64 (N,) in 0..11, skipped (relative path, reason) of the clips
-        that could not be read, N = clips - skipped), or None when it is not cached for the
-        current config and file list (a damaged file warns and gives None)."""
+    def lookup(self, split: str) -> CachedSplit | None:
+        """The cached entry of ``split`` without building it, or None when it is not cached
+        for the current config and file list (a damaged file warns and gives None)."""
         data = self._load(split)
         if data is None:
             return None
-        return (data["features"], data["labels"].astype(np.int64),
-                list(zip(data["skipped"].tolist(), data["reasons"].tolist(), strict=True)))
+        return CachedSplit(
+            data["features"], data["labels"].astype(np.int64),
+            list(zip(data["skipped"].tolist(), data["reasons"].tolist(), strict=True)),
+            str(data["audio_sha256"]))
 
-    def store(self, split: str, features: np.ndarray) -> Path:
-        """Write the features of every clip of ``split``, computed elsewhere, as its entry.
+    def store(self, split: str, features: np.ndarray, audio: np.ndarray) -> Path:
+        """Write features computed elsewhere as the entry of ``split``.
 
-        features: int8 (N, frames, coeffs), N = len(index.split(split)), in index order
-        (:func:`kws.frontend.mfcc_batch` of the split's clips at this front end). Returns the
-        file written; DataError when the shape or dtype does not fit or it cannot be written.
+        audio: int16 (N, clip_samples), every clip of ``split`` in index order (N =
+        len(index.split(split))); features: int8 (N, frames, coeffs), the front end's codes
+        of that audio at this front end (:func:`kws.frontend.mfcc_batch`). Returns the file
+        written; DataError when a shape or dtype does not fit or it cannot be written.
         """
         clips = self.index.split(split)
         want = (len(clips), self.frontend.frames_per_clip, self.frontend.num_coeffs)
-        if features.dtype != np.int8 or features.shape != want:
+        if features.dtype != np.int8 or features.shape != want or audio.dtype != np.int16 \
+                or audio.shape != (len(clips), self.frontend.clip_samples):
             raise DataError(f"cannot cache {split}: features {features.dtype} "
-                            f"{features.shape}, expected int8 {want}")
+                            f"{features.shape} and audio {audio.dtype} {audio.shape}, expected "
+                            f"int8 {want} and int16 {(len(clips), self.frontend.clip_samples)}")
         _atomic_savez(self.path(split), self._entry(split, features,
-                                                    np.ones(len(clips), dtype=bool), []))
+                                                    np.ones(len(clips), dtype=bool), [],
+                                                    audio_digest(audio)))
         return self.path(split)
 
     def skipped(self, split: str) -> list[tuple[str, str]]:
@@ -156,7 +186,8 @@ class FeatureCache:
             with np.load(path, allow_pickle=False) as npz:
                 data = {name: npz[name] for name in npz.files}
             n = len(self.index.split(split)) - data["skipped"].size
-            ok = (str(data["key"]) == self.key(split) and data["features"].dtype == np.int8
+            ok = (str(data["key"]) == self.key(split) and "audio_sha256" in data
+                  and data["features"].dtype == np.int8
                   and data["features"].shape[0] == data["labels"].shape[0] == n)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             warnings.warn(f"cache file {path} is unreadable ({exc}); rebuilding", stacklevel=3)
@@ -173,6 +204,7 @@ class FeatureCache:
         keep = np.ones(len(clips), dtype=bool)
         errors: list[tuple[int, str]] = []
         starts = range(0, len(clips), CHUNK_CLIPS)
+        digest = hashlib.sha256()       # of the readable clips' audio, in index order
         bar = _progress_bar(len(clips), f"features {split}", self.progress)
 
         def read(start: int) -> np.ndarray:
@@ -189,18 +221,21 @@ class FeatureCache:
                 audio = pending.result()
                 pending = reader.submit(read, starts[k + 1]) if k + 1 < len(starts) else None
                 features[start:start + audio.shape[0]] = mfcc_batch(audio, self.frontend)
+                bad = [i - start for i, _ in errors if start <= i < start + audio.shape[0]]
+                _update_digest(digest, np.delete(audio, bad, axis=0) if bad else audio)
                 bar(audio.shape[0])
         bar(None)
         for i, _ in errors:
             keep[i] = False
-        data = self._entry(split, features[keep], keep, errors)
+        data = self._entry(split, features[keep], keep, errors, digest.hexdigest())
         _atomic_savez(self.path(split), data)
         return data
 
     def _entry(self, split: str, features: np.ndarray, keep: np.ndarray,
-               errors: list[tuple[int, str]]) -> dict[str, np.ndarray]:
+               errors: list[tuple[int, str]], audio_sha256: str) -> dict[str, np.ndarray]:
         """The arrays of a cache file: features int8 (kept clips, frames, coeffs) of the
-        clips where ``keep`` (bool (clips,)) is True; ``errors``: (row, reason) of the rest."""
+        clips where ``keep`` (bool (clips,)) is True; ``errors``: (row, reason) of the rest;
+        ``audio_sha256``: :func:`audio_digest` of the kept clips' audio."""
         clips = self.index.split(split)
         return {
             "features": features,
@@ -211,6 +246,7 @@ class FeatureCache:
                                 dtype=str),
             "reasons": np.array([message for _, message in sorted(errors)], dtype=str),
             "key": np.array(self.key(split)),
+            "audio_sha256": np.array(audio_sha256),
             "frontend": np.array(json.dumps(to_dict(self.frontend), sort_keys=True)),
         }
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from kws.config import FrontendConfig, to_dict
 from kws.data.augment import Augmenter, example_rng, to_int16
-from kws.data.cache import FeatureCache, default_cache_dir
+from kws.data.cache import FeatureCache, audio_digest, default_cache_dir
 from kws.data.clips import load_noise, load_split_audio
 from kws.data.config import ADDED_LATER, DataConfig
 from kws.data.index import BACKGROUND_NOISE_DIR, CLIP_SAMPLES, SAMPLE_RATE_HZ, index_dataset
@@ -153,22 +153,25 @@ class SpeechCommandsData:
         the default front end, row i the front end's codes of clip i (same order, same N).
 
         Read from the feature cache when it holds ``split`` for this front end and file list
-        with every clip readable; else ``mfcc_batch(clips(split).audio, frontend)``, stored
-        in the cache for next time (a cache that cannot be written only warns). Equal to
-        ``mfcc_batch(self.clips(split).audio, frontend)`` either way. An unreadable clip
-        raises DataError as :meth:`clips` does.
+        with every clip readable and computed from the same samples (its ``audio_sha256``
+        against the clips'); else ``mfcc_batch(clips(split).audio, frontend)``, stored in the
+        cache for next time (a cache that cannot be written only warns). Equal to
+        ``mfcc_batch(self.clips(split).audio, frontend)`` either way; what the cache saves is
+        the front end, not the reading of the clips. An unreadable clip raises DataError as
+        :meth:`clips` does.
         """
+        clips = self.clips(split)
         if frontend.sample_rate_hz != SAMPLE_RATE_HZ or frontend.clip_samples != CLIP_SAMPLES:
             # The cache holds 1-s clips at 16 kHz (what clips() reads); other front ends
             # compute from the clips.
-            return mfcc_batch(self.clips(split).audio, frontend)
+            return mfcc_batch(clips.audio, frontend)
         cache = FeatureCache(self.index, frontend, self.feature_cache)
         hit = cache.lookup(split)
-        if hit is not None and not hit[2]:
-            return hit[0]
-        features = mfcc_batch(self.clips(split).audio, frontend)
+        if hit is not None and not hit.skipped and hit.audio_sha256 == audio_digest(clips.audio):
+            return hit.features
+        features = mfcc_batch(clips.audio, frontend)
         try:
-            cache.store(split, features)
+            cache.store(split, features, clips.audio)
         except DataError as exc:
             warnings.warn(f"{exc}; features of {split} not cached", stacklevel=2)
         return features
