@@ -64,21 +64,20 @@ CYCLES_PER_INSTRUCTION = 2.75
 """Board cycles per instruction counted by ``kws measure-board`` (the factor of the measured
 timing model). Where it comes from: MLPerf Tiny measured REFERENCE_MS = 181.9 ms for the same
 DS-CNN topology with TFLite Micro + CMSIS-NN on a REFERENCE_MHZ = 120 MHz Cortex-M4F, i.e.
-21.83 M cycles; we count REFERENCE_INSTRUCTIONS = 7.95 M instructions for it, so the measured
-board needed 21.83 / 7.95 = 2.746 cycles per instruction we count; rounded up to 2.75.
+21.83 M cycles; we count REFERENCE_INSTRUCTIONS = 7.95 M instructions for it, so that board
+spent 21.83 / 7.95 = 2.746 cycles per instruction we count; rounded up to 2.75.
 
-How conservative (docs/board.md, "Timing"): the Cortex-M4 executes no instruction in less than
-one cycle (the lower bound: 124 ms per inference at 64 MHz). The factor lumps together (1) the
+How conservative (docs/board.md, "Timing"): no Cortex-M4 instruction takes less than one cycle
+(the floor: 124 ms per inference at 64 MHz, 2.75x faster). The factor has to cover (1) the
 Arduino build: the IDE compiles Arduino_TensorFlowLite at -Os, and CMSIS-NN + its kernel
 wrappers at -Os execute 9.92 M instructions for this model instead of 7.95 M (x1.25, measured
-here, benchmarks/bench_m4_firmware.py --os-kernels); (2) the Cortex-M4's multi-cycle loads,
-multiplies and taken branches; (3) flash wait states: the MLPerf board (an STM32L4R5 at 120 MHz)
-reads flash with 5 wait states behind ST's ART cache, the nRF52840 at 64 MHz reads it through
-its own instruction cache; both vendors quote about 3.3-3.4 CoreMark per MHz from flash, so
-per cycle the two run this kind of code alike; (4) the older TFLite Micro / CMSIS-NN of MLPerf's
-2021 submission, which probably executed more instructions than today's (unknown here: it
-makes the factor pessimistic by that much). After (1), 2.2 cycles remain per instruction the
-board executes, more than the 1.3-1.6 usual for CMSIS-NN's int8 loops: a margin, not a fit."""
+here: benchmarks/bench_m4_firmware.py --os-kernels); (2) the Cortex-M4's 2-cycle loads,
+multiply-accumulates and taken branches; (3) flash wait states: the nRF52840 at 64 MHz and
+the MLPerf board at 120 MHz both run from flash behind an instruction cache, and per MHz they
+run cached code alike (see docs/board.md); (4) the older TFLite Micro / CMSIS-NN of MLPerf's
+2021 measurement, which may have executed more instructions than today's (unknown here; if
+so, the factor is pessimistic by that much). After (1), 2.2 cycles remain per instruction
+the board executes: a margin over the Cortex-M4's 1 to 2 cycles per instruction, not a fit."""
 MAX_BUSY = 0.70
 """Measured timing model: inference + front end may use at most 70% of real time (the rest:
 the PDM interrupt, USB serial, the main loop's copies, and the factor's own uncertainty)."""

@@ -134,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
     timing = plan_timing(device, frontend, from_dict_hop(meta),
                          {**meta, "board_measurement": measurement})
     print(f"on the Nano 33 BLE: {timing.describe()}")
+    tuned = meta.get("board_detector")
+    if isinstance(tuned, dict) and tuned.get("hop_frames") != timing.hop_frames:
+        print(f"note: the metadata's board_detector was tuned at a hop of "
+              f"{tuned.get('hop_frames')} frames; kws export adapts the laptop's detector to "
+              f"{timing.hop_frames} frames instead, until kws tune-detector tunes it again")
     if args.dry_run:
         print("dry run: nothing written")
         return 0
