@@ -44,7 +44,7 @@ if slow:
             return out
         return wrapper
     import kws.publish as publish
-    publish._write_synced = slowed(publish._write_synced)
+    publish.write_synced = slowed(publish.write_synced)
     os.replace = slowed(os.replace)
     if sys.argv[2] == "export":
         import firmware_export.export as export
