@@ -416,6 +416,7 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
         f"{sum(k == 'other' for k in takes.kinds)} other words) in {seconds['voices']:.0f} s")
 
     t0 = time.monotonic()
+    bar = bars("data", 1) if bars else None
     phrase_takes = [a for a, k in zip(takes.audio, takes.kinds, strict=True) if k == "phrase"]
     clip_ms = spec.clip_ms or auto_clip_ms(phrase_takes + (recorded[0] if recorded else []))
     frontend = dataclasses.replace(config.frontend, clip_ms=clip_ms)
@@ -427,6 +428,9 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
          "recordings": None if recordings is None else str(recordings),
          "speech_commands": None if data_dir is None else str(data_dir),
          "counts": data.counts()}, indent=2) + "\n")
+    if bar is not None:
+        bar.update(1)
+        bar.close()
     seconds["data"] = time.monotonic() - t0
     log(f"data: clip {clip_ms:g} ms, {data.counts()} ({seconds['data']:.0f} s)")
 
@@ -435,7 +439,11 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     seconds["train"] = time.monotonic() - t0
 
     t0 = time.monotonic()
+    bar = bars("quantize", 1) if bars else None
     manifest = quantize_model(model, data, config, out, phrase)
+    if bar is not None:
+        bar.update(1)
+        bar.close()
     seconds["quantize"] = time.monotonic() - t0
     log(f"quantize: int8 validation accuracy {manifest['accuracy']['validation']['int8']:.4f}, "
         f"device copy {manifest['files']['model_device.tflite']['bytes']:,} B, tensor arena "
