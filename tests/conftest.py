@@ -35,3 +35,15 @@ def mini_audio(mini_dir: Path) -> np.ndarray:
         assert rate == 16000
         out[i, : min(16000, data.size)] = data[:16000]
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_feature_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests fill a feature cache of their own, not the user's ``~/.cache/kws``; the
+    TFLite Micro library build (minutes) keeps its shared cache folder."""
+    import os
+
+    from firmware_export.m4_build import default_cache_root
+
+    os.environ.setdefault("KWS_TFLM_CACHE", str(default_cache_root()))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
