@@ -71,13 +71,15 @@ How conservative (docs/board.md, "Timing"): no Cortex-M4 instruction takes less 
 (the floor: 124 ms per inference at 64 MHz, 2.75x faster). The factor has to cover (1) the
 Arduino build: the IDE compiles Arduino_TensorFlowLite at -Os, and CMSIS-NN + its kernel
 wrappers at -Os execute 9.92 M instructions for this model instead of 7.95 M (x1.25, measured
-here: benchmarks/bench_m4_firmware.py --os-kernels); (2) the Cortex-M4's 2-cycle loads,
-multiply-accumulates and taken branches; (3) flash wait states: the nRF52840 at 64 MHz and
-the MLPerf board at 120 MHz both run from flash behind an instruction cache, and per MHz they
-run cached code alike (see docs/board.md); (4) the older TFLite Micro / CMSIS-NN of MLPerf's
-2021 measurement, which may have executed more instructions than today's (unknown here; if
-so, the factor is pessimistic by that much). After (1), 2.2 cycles remain per instruction
-the board executes: a margin over the Cortex-M4's 1 to 2 cycles per instruction, not a fit."""
+here: benchmarks/bench_m4_firmware.py --os-kernels); (2) the Cortex-M4's multi-cycle loads,
+stores, multiply-accumulates and taken branches: from the executed instruction mix and the
+Cortex-M4 TRM's timings, 1.23 cycles per instruction at -O2 and 1.28 at -Os, zero wait
+states (bench_m4_firmware.py --cycle-estimate: an estimate from a model of the core), so
+1.60 cycles per instruction we count for the Arduino build; (3) flash wait states and cache
+misses of the nRF52840 at 64 MHz (not modelled); (4) MLPerf's older TFLite Micro / CMSIS-NN
+(2021), which may have executed more instructions than today's (unknown). 2.75 is 1.7x the
+1.60 of (1) + (2): that is the margin left for (3) and the model's errors; the floor (one
+cycle per instruction, -O2) is 2.75x below."""
 MAX_BUSY = 0.70
 """Measured timing model: inference + front end may use at most 70% of real time (the rest:
 the PDM interrupt, USB serial, the main loop's copies, and the factor's own uncertainty)."""
