@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ SNR_DB = 10.0
 REFRACTORY_MS = 1000
 
 
-def real_takes(index) -> tuple[list[np.ndarray], list[Path], list[np.ndarray]]:
+def real_takes(index: Any) -> tuple[list[np.ndarray], list[Path], list[np.ndarray]]:
     """(stop takes of other speakers, the speaker's stop files, test-split other words)."""
     stops = sorted((MINI / PHRASE).glob("*.wav"))
     test_stop = [cut_spoken(read_audio(p)) for p in stops if not p.name.startswith(SPEAKER)]
@@ -62,7 +63,8 @@ def real_takes(index) -> tuple[list[np.ndarray], list[Path], list[np.ndarray]]:
     return test_stop, mine, [o for o in others if o.size >= 320]
 
 
-def measure(model_path: Path, pos_stream, neg_stream) -> dict[str, float]:
+def measure(model_path: Path, pos_stream: tuple[np.ndarray, list[Any]],
+            neg_stream: tuple[np.ndarray, list[Any]]) -> dict[str, float]:
     from kws.runtime import KwsModel
     from kws.stream import detect_audio
     from kws.stream_eval import match
@@ -145,6 +147,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--negative-minutes", type=float, default=60.0)
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--takes-from", type=Path, default=None,
+                    help="a run folder whose synthesized takes (takes_*.npz) to reuse")
     ap.add_argument("--arms", nargs="*", default=["synthetic", "recordings"],
                     help="arms to run (none: the peer only)")
     args = ap.parse_args()
@@ -175,8 +179,9 @@ def main() -> int:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        if arm == "recordings" and synth_out.is_dir():      # reuse the synthesized takes
-            for cache in synth_out.glob("takes_*.npz"):
+        source = args.takes_from or (synth_out if arm == "recordings" else None)
+        if source is not None and source.is_dir():       # reuse the synthesized takes
+            for cache in source.glob("takes_*.npz"):
                 shutil.copy(cache, out / cache.name)
         t1 = time.monotonic()
         result = build_wakeword(PHRASE, out, args.config, MINI,
