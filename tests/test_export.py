@@ -179,7 +179,11 @@ def test_settings_equal_the_metadata(sketch, meta: dict, device_bytes: bytes) ->
     assert values["KWS_MODEL_MACS"] == count_macs(parse_tflite(device_bytes))
     from kws.runtime import smallest_arena_size
 
-    measured = smallest_arena_size(device_bytes)
+    # the arena measured on the emulated Cortex-M4 when the model carries kws measure-board's
+    # figures, else TFLite Micro's Python interpreter on the host
+    measurement = meta.get("board_measurement")
+    measured = (measurement["arena_smallest"] if measurement is not None
+                else smallest_arena_size(device_bytes))
     assert values["KWS_TENSOR_ARENA_MEASURED"] == measured
     assert measured < values["KWS_TENSOR_ARENA_SIZE"] <= 1.25 * measured + 1024
 
@@ -745,28 +749,42 @@ def measured_export(full_bytes: bytes, device_bytes: bytes, meta: dict,
     return export_model(path, folder / "nano", "nano33ble")
 
 
-def test_measured_export_sizes_the_arena_from_the_m4_plus_10_percent(measured_export,
-                                                                     sketch) -> None:
+@pytest.fixture(scope="module")
+def estimated_sketch(full_bytes: bytes, meta: dict, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the shipped model WITHOUT its board_measurement, exported for the Nano: the
+    exporter falls back to the MAC estimate."""
+    from kws.model_edit import add_metadata, remove_metadata
+
+    folder = tmp_path_factory.mktemp("estimated")
+    path = folder / "estimated.tflite"
+    bare = {k: v for k, v in meta.items() if k != "board_measurement"}
+    path.write_bytes(add_metadata(remove_metadata(full_bytes), bare))
+    return export_model(path, folder / "nano", "nano33ble")
+
+
+def test_measured_export_sizes_the_arena_from_the_m4_plus_10_percent(
+        measured_export, estimated_sketch) -> None:
     """The arena is the M4's smallest (24,068 B) + 10%, rounded up to 1 KB (26,624 B); the
-    shipped model without a measurement keeps the host's + 25% (30,720 B)."""
+    shipped model without its measurement keeps the host's + 25% (30,720 B)."""
     plan = measured_export.plan
     assert plan.measured and plan.arena_measured == 24_068 and plan.arena_margin == 0.10
     assert plan.arena_size == 26_624
     assert 24_068 * 1.10 <= plan.arena_size < 24_068 * 1.10 + 1024
     assert plan.arena_size % 1024 == 0
-    assert plan.arena_host == sketch.plan.arena_measured         # the host figure is kept
-    assert not sketch.plan.measured and sketch.plan.arena_margin == 0.25
-    assert sketch.plan.arena_size == math.ceil(sketch.plan.arena_measured * 1.25 / 1024) * 1024
+    estimate = estimated_sketch.plan
+    assert plan.arena_host == estimate.arena_measured         # the host figure is kept
+    assert not estimate.measured and estimate.arena_margin == 0.25
+    assert estimate.arena_size == math.ceil(estimate.arena_measured * 1.25 / 1024) * 1024
     values = _settings(measured_export)
     assert values["KWS_TENSOR_ARENA_SIZE"] == 26_624
     assert values["KWS_TENSOR_ARENA_MEASURED"] == 24_068
     assert (values["KWS_HOP_FRAMES"], values["KWS_TIMING_MEASURED"],
             values["KWS_INFERENCE_INSTRUCTIONS"]) == (27, 1, 7_950_480)
-    assert _settings(sketch)["KWS_TIMING_MEASURED"] == 0
+    assert _settings(estimated_sketch)["KWS_TIMING_MEASURED"] == 0
 
 
-def test_measured_export_budget_holds_tflite_micro_and_says_what_is_missing(measured_export,
-                                                                           sketch) -> None:
+def test_measured_export_budget_holds_tflite_micro_and_says_what_is_missing(
+        measured_export, estimated_sketch) -> None:
     """With a measurement the budget adds TFLite Micro + CMSIS-NN and the C runtime from the
     M4 link and names Mbed OS and the Arduino core as not counted; the hop and the measured
     instructions reach the README and the manifest, the measurement's free text does not
@@ -776,11 +794,12 @@ def test_measured_export_budget_holds_tflite_micro_and_says_what_is_missing(meas
     assert budget.linked and rows["TFLite Micro + CMSIS-NN"].flash == 59_138
     assert rows["C runtime"].flash == 18_034
     assert budget.flash == sum(r.flash or 0 for r in budget.rows)
-    assert budget.flash - sketch.budget.flash == 59_138 + 18_034
+    assert budget.flash - estimated_sketch.budget.flash == 59_138 + 18_034
     text = budget.format()
     assert "Mbed OS and the Arduino core" in text and "cannot be linked here" in text
     assert "117,608" in text                                      # the whole M4 link
-    assert not sketch.budget.linked and "kws measure-board" in sketch.budget.format()
+    assert not estimated_sketch.budget.linked
+    assert "kws measure-board" in estimated_sketch.budget.format()
     readme = (measured_export.source_dir / "README.md").read_text()
     assert "measured 7,950,480 instructions" in readme and "540 ms" in readme
     manifest = json.loads((measured_export.out_dir / MANIFEST_NAME).read_text())["plan"]
@@ -790,7 +809,8 @@ def test_measured_export_budget_holds_tflite_micro_and_says_what_is_missing(meas
         assert "evil" not in (measured_export.source_dir / name).read_text()
 
 
-def test_estimate_export_says_it_is_estimated(sketch) -> None:
+def test_estimate_export_says_it_is_estimated(estimated_sketch) -> None:
+    sketch = estimated_sketch
     readme = (sketch.source_dir / "README.md").read_text()
     assert "ESTIMATED from 2,664,768 MACs" in readme and "kws measure-board" in readme
     header = (sketch.source_dir / "kws_model_settings.h").read_text()
