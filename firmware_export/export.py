@@ -61,7 +61,7 @@ from firmware_export.settings import (
     timing_sentence,
 )
 from kws.errors import ConfigError, ModelError
-from kws.fileio import pid_alive, remove_stale_temps, temp_name
+from kws.fileio import fsync_dir, pid_alive, remove_stale_temps, temp_name, write_synced
 from kws.frontend.c_tables import render_frontend_tables
 from kws.publish import recover_published_set
 from kws.tflite_ops import parse_tflite
@@ -296,24 +296,9 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_synced(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Write UTF-8 text with "\n" line ends and fsync it (kws.fileio.write_synced)."""
+    write_synced(path, text.encode("utf-8"))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -349,7 +334,7 @@ def _place(tmp: Path, out: Path) -> None:
             os.rename(old, out)
             raise
         shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 def recover_destination(out: Path) -> None:
@@ -440,8 +425,8 @@ def export_model(model: str | Path | None, out_dir: str | Path, board: str = "na
         written = _files_under(tmp)
         manifest = _manifest(tmp, written, board, model_path, model_sha, device, plan, budget)
         _write_synced(tmp / MANIFEST_NAME, manifest)
-        _fsync_dir(src)
-        _fsync_dir(tmp)
+        fsync_dir(src)
+        fsync_dir(tmp)
         _place(tmp, out)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
