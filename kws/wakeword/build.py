@@ -337,7 +337,7 @@ def tune_model(model_path: Path, data: WakewordData, spec: WakewordSpec,
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Tune the laptop and board detectors of ``model_path`` (kws.tuning's grid and rule
     within ``spec.fa_per_hour``) and stamp them into its metadata; returns the summary."""
-    from firmware_export.settings import board_hop_frames
+    from kws.board import board_hop_frames
     from kws.quantize import stamp_detectors, strip_for_device
     from kws.runtime import KwsModel
     from kws.tflite_ops import parse_tflite
@@ -347,7 +347,7 @@ def tune_model(model_path: Path, data: WakewordData, spec: WakewordSpec,
     streams = tuning_streams(data, spec)
     laptop_hop = model.detector_config.hop_frames
     board_hop = board_hop_frames(parse_tflite(strip_for_device(model.data)),
-                                 model.frontend_config, laptop_hop)
+                                 model.frontend_config, laptop_hop, meta=model.metadata)
     bar = progress("tune", 2) if progress else None
     results = {}
     for name, hop in (("laptop", laptop_hop), ("board", board_hop)):
