@@ -35,6 +35,8 @@ COMMAND_MODULES = [
     "kws.commands.measure_board",
     "kws.commands.mine_negatives",
     "kws.commands.synth_unknown",
+    "kws.commands.wakeword",
+    "kws.commands.record",
 ]
 """Modules that define sub-commands, in the order ``kws --help`` lists them (the user's
 path first, then the tools in between)."""
