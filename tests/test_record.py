@@ -20,7 +20,6 @@ from kws.voices import Voice, spoken_part, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = 40000                      # 2.5 s at 16 kHz
-ASOUNDRC = Path(__file__).with_name("test_listen_alsa.py")
 
 
 def _word(level: float = 0.3) -> np.ndarray:
@@ -85,8 +84,9 @@ def test_record_takes_keeps_good_takes_and_says_why_not(tmp_path: Path) -> None:
 
 
 def test_record_through_the_alsa_file_microphone(tmp_path: Path) -> None:
-    """MicrophoneSource (sounddevice -> PortAudio -> ALSA's file plugin) feeds record_takes
-    in a subprocess: the saved takes are the spoken parts of the raw recording."""
+    """``kws record`` in a subprocess: MicrophoneSource (sounddevice -> PortAudio -> ALSA's
+    file plugin) feeds record_takes; the saved takes are the spoken parts of the raw
+    recording, and the silent take in between is refused and recorded again."""
     if not sys.platform.startswith("linux"):
         pytest.fail("the ALSA file-plugin microphone needs Linux")
     sys.path.insert(0, str(REPO / "tests"))
@@ -101,11 +101,9 @@ def test_record_through_the_alsa_file_microphone(tmp_path: Path) -> None:
     env = dict(os.environ, HOME=str(tmp_path), PYTHONPATH=str(REPO))
     env.pop("ALSA_CONFIG_PATH", None)
     out = tmp_path / "takes"
-    code = ("import sys; from kws.commands.record import run; import argparse\n"
-            f"sys.exit(run(argparse.Namespace(phrase='stop', count=2, out=__import__('pathlib')"
-            f".Path({str(out)!r}), seconds=2.5, device=None)))")
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "kws.cli", "record", "stop", "--count", "2",
+                           "--out", str(out)], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "again: no speech heard" in done.stdout
     files = sorted(out.glob("*.wav"))
