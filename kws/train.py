@@ -32,7 +32,7 @@ import math
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +145,8 @@ def learning_rate(train: TrainConfig, epoch: int) -> float:
 # Training
 # --------------------------------------------------------------------------------------------
 
-def _update_average(average: list[np.ndarray] | None, current: list[np.ndarray],
-                    momentum: float) -> list[np.ndarray]:
+def update_average(average: list[np.ndarray] | None, current: list[np.ndarray],
+                   momentum: float) -> list[np.ndarray]:
     """Exponential moving average of float variables (others, e.g. seed states, follow the
     current value); the first call starts the average at ``current``."""
     if average is None:
@@ -195,6 +195,29 @@ def _one_hot(labels: np.ndarray, num_classes: int, smoothing: float) -> np.ndarr
 def _as_model_input(features: np.ndarray) -> np.ndarray:
     """int8 (n, frames, coeffs) -> float32 (n, frames, coeffs, 1), the codes as values."""
     return features.astype(np.float32)[..., None]
+
+
+def epoch_inputs(feats: np.ndarray, labels: np.ndarray, config: RunConfig, epoch: int,
+                 num_classes: int, teachers: Sequence[Any] = ()
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's training inputs and targets from its augmented examples.
+
+    feats: int8 (n, frames, coeffs) codes; labels: int (n,) class indices. SpecAugment, the
+    epoch's order, label-smoothed one-hot targets (mixed with the mean probabilities of
+    ``teachers`` by ``distill_weight``), then mixup; every draw from the epoch's seeded
+    streams. Returns float32 (n, frames, coeffs, 1) inputs and float32 (n, num_classes)
+    targets in [0, 1].
+    """
+    train_cfg = config.train
+    feats = spec_augment(feats.copy(), config.data, epoch_rng(train_cfg.seed, epoch, MASK_PURPOSE))
+    order = epoch_rng(train_cfg.seed, epoch, ORDER_PURPOSE).permutation(len(feats))
+    x = _as_model_input(feats[order])
+    y = _one_hot(labels[order], num_classes, train_cfg.label_smoothing)
+    if teachers:
+        taught = np.mean([t.predict(x, batch_size=512, verbose=0) for t in teachers], axis=0)
+        y = (1 - train_cfg.distill_weight) * y + train_cfg.distill_weight * taught
+    return mixup(x, y, config.data, train_cfg.batch_size,
+                 epoch_rng(train_cfg.seed, epoch, MIXUP_PURPOSE))
 
 
 def _log(message: str) -> None:
@@ -299,17 +322,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
             feats, labels = features.get(epoch)
             if epoch + 1 < train_cfg.epochs:
                 features.prefetch(epoch + 1)
-            feats = spec_augment(feats.copy(), config.data,
-                                 epoch_rng(train_cfg.seed, epoch, MASK_PURPOSE))
-            order = epoch_rng(train_cfg.seed, epoch, ORDER_PURPOSE).permutation(len(feats))
-            x = _as_model_input(feats[order])
-            y = _one_hot(labels[order], num_classes, train_cfg.label_smoothing)
-            if teachers:
-                taught = np.mean([t.predict(x, batch_size=512, verbose=0) for t in teachers],
-                                 axis=0)
-                y = (1 - train_cfg.distill_weight) * y + train_cfg.distill_weight * taught
-            x, y = mixup(x, y, config.data, train_cfg.batch_size,
-                         epoch_rng(train_cfg.seed, epoch, MIXUP_PURPOSE))
+            x, y = epoch_inputs(feats, labels, config, epoch, num_classes, teachers)
             lr = learning_rate(train_cfg, epoch)
             optimizer.learning_rate.assign(lr)
             if verbose:
@@ -318,7 +331,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                             verbose=verbose)
             current = [v.numpy() for v in model.variables]
             if train_cfg.weight_averaging:
-                ema_vars = _update_average(ema_vars, current, train_cfg.weight_averaging)
+                ema_vars = update_average(ema_vars, current, train_cfg.weight_averaging)
                 _assign(model, ema_vars)
             probs = model.predict(val_x, batch_size=512, verbose=0)
             val_acc = float(np.mean(np.argmax(probs, 1) == val_set.labels))

@@ -110,18 +110,10 @@ def train_float(data: WakewordData, config: RunConfig, out: Path,
     import keras
     import tensorflow as tf
 
-    from kws.data.augment import (
-        MASK_PURPOSE,
-        MIXUP_PURPOSE,
-        ORDER_PURPOSE,
-        epoch_rng,
-        mixup,
-        spec_augment,
-    )
     from kws.fileio import atomic_path
     from kws.frontend import mfcc_batch
     from kws.model import build_model
-    from kws.train import EpochFeatures, learning_rate
+    from kws.train import EpochFeatures, epoch_inputs, learning_rate, update_average
 
     train_cfg = config.train
     num_classes = len(data.labels)
@@ -142,25 +134,14 @@ def train_float(data: WakewordData, config: RunConfig, out: Path,
             feats, labels = features.get(epoch)
             if epoch + 1 < train_cfg.epochs:
                 features.prefetch(epoch + 1)
-            feats = spec_augment(feats.copy(), config.data,
-                                 epoch_rng(train_cfg.seed, epoch, MASK_PURPOSE))
-            order = epoch_rng(train_cfg.seed, epoch, ORDER_PURPOSE).permutation(len(feats))
-            x = feats[order].astype(np.float32)[..., None]
-            smooth = train_cfg.label_smoothing
-            y = np.full((len(order), num_classes), smooth / num_classes, np.float32)
-            y[np.arange(len(order)), labels[order]] += 1.0 - smooth
-            x, y = mixup(x, y, config.data, train_cfg.batch_size,
-                         epoch_rng(train_cfg.seed, epoch, MIXUP_PURPOSE))
+            x, y = epoch_inputs(feats, labels, config, epoch, num_classes)
             lr = learning_rate(train_cfg, epoch)
             optimizer.learning_rate.assign(lr)
             fit = model.fit(x, y, batch_size=train_cfg.batch_size, epochs=1, shuffle=False,
                             verbose=0)
             current = [v.numpy() for v in model.variables]
             if train_cfg.weight_averaging:
-                m = train_cfg.weight_averaging
-                ema = ([c.copy() for c in current] if ema is None else
-                       [(m * a + (1 - m) * c).astype(c.dtype) if c.dtype.kind == "f"
-                        else c.copy() for a, c in zip(ema, current, strict=True)])
+                ema = update_average(ema, current, train_cfg.weight_averaging)
                 for var, value in zip(model.variables, ema, strict=True):
                     var.assign(value)
             probs = model.predict(val_x, batch_size=512, verbose=0)
