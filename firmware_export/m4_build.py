@@ -341,7 +341,7 @@ def kernels_at(library: TflmLibrary, opt: str, out_dir: str | Path,
 EXPORT_FILES = ("kws_model_data.cc", "kws_model_data.h", "kws_model_ops.h",
                 "kws_model_settings.h", "kws_frontend.c", "kws_frontend.h",
                 "kws_frontend_tables.c", "kws_frontend_tables.h", "kws_detector.c",
-                "kws_detector.h", "main.cc")
+                "kws_detector.h", "kws_stream.c", "kws_stream.h", "main.cc")
 """What build_firmware and build_generic_main need from a `kws export --board generic`."""
 OUR_CFLAGS = (*M4_ARCH, "-O2", "-std=c99", *OUR_WARNINGS, "-ffunction-sections",
               "-fdata-sections")
@@ -393,7 +393,7 @@ def build_firmware(export_dir: str | Path, library: TflmLibrary, out_dir: str | 
     export = Path(export_dir)
     _check_export(export)
     sources = [export / "kws_frontend.c", export / "kws_frontend_tables.c",
-               export / "kws_detector.c", export / "kws_model_data.cc",
+               export / "kws_detector.c", export / "kws_stream.c", export / "kws_model_data.cc",
                FIRMWARE_DIR / "kws_m4_main.cc", FIRMWARE_DIR / "m4_target.cc"]
     return _build_elf(sources, [export, FIRMWARE_DIR], library, Path(out_dir),
                       f"kws_m4_{library.kernels}.elf")

@@ -3,16 +3,16 @@
  * TensorFlow Lite Micro (CMSIS-NN or reference kernels), built by firmware_export/m4_build.py.
  *
  * It links what `kws export --board generic` writes (the model array, kws_model_ops.h,
- * kws_model_settings.h, the C front end and detector) and talks to the host through
- * semihosting files in QEMU's working directory:
+ * kws_model_settings.h, the C front end, detector and streaming pipeline) and talks to the
+ * host through semihosting files in QEMU's working directory:
  *
  *   kws_m4_in.bin   "KWSM4IN1", u32 mode, u32 count, u32 record, u32 flags, then count records
  *       mode 0 (features): record = KWS_INPUT_FRAMES x KWS_INPUT_COEFFS int8 codes per clip
  *       mode 1 (PCM clip): record = samples per clip, int16 LE; the C front end makes the
  *                          frames (the clip must give exactly KWS_INPUT_FRAMES of them)
  *       mode 2 (stream):   count = 1, record = samples of one stream, pushed in blocks of 256
- *                          as in generic/main.cc: an inference every KWS_HOP_FRAMES frames,
- *                          each result into the detector
+ *                          through kws_stream.c as in generic/main.cc: an inference every
+ *                          KWS_HOP_FRAMES frames, each result into the detector
  *       flags: 1 = binary-search the smallest arena on the first input, 2 = time each operator
  *   kws_m4_out.bin  "KWSM4OU1", u32 count, u32 num_labels, u32 feature bytes (490 for PCM
  *                   clips, else 0), then per inference: u32 SysTick ticks of Invoke(),
@@ -39,6 +39,7 @@
 #include "kws_model_data.h"
 #include "kws_model_ops.h"
 #include "kws_model_settings.h"
+#include "kws_stream.h"
 #include "m4_target.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
@@ -65,11 +66,10 @@ constexpr int kMaxNodes = 64;
 alignas(16) uint8_t g_arena[KWS_TENSOR_ARENA_SIZE];
 int8_t g_features[kInputBytes];
 int16_t g_pcm[kStreamBlock];
-int8_t g_history[KWS_INPUT_FRAMES][KWS_INPUT_COEFFS];
 kws_frontend_t g_frontend;
 uint32_t g_frontend_ticks = 0;   // ticks inside kws_frontend_push (PCM clips)
 uint32_t g_frontend_frames = 0;  // frames those calls completed
-KwsDetector g_detector;
+kws_stream_t g_stream;  // the stream mode: the pipeline of generic/main.cc (kws_stream.c)
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
 const KwsDetectorConfig kDetectorConfig = {
@@ -263,7 +263,7 @@ int main() {
     return Fail(3, "model schema or operators");
   }
   if (kws_frontend_init(&g_frontend) != KWS_FRONTEND_OK ||
-      kws_detector_init(&g_detector, &kDetectorConfig) != KWS_DETECTOR_OK) {
+      kws_stream_init(&g_stream, &kDetectorConfig, KWS_HOP_FRAMES) != KWS_STREAM_OK) {
     return Fail(3, "front end or detector init");
   }
   const bool pcm = h.mode == kModePcm;
@@ -345,8 +345,8 @@ int main() {
       }
     }
   } else {
-    // The streaming loop of generic/main.cc, reading the stream in blocks of 256 samples.
-    uint32_t frames = 0;
+    // The streaming loop of generic/main.cc (kws_stream.c), reading the stream in blocks of
+    // kStreamBlock samples; every result is recorded with its window's time.
     size_t left = h.record;
     while (left > 0) {
       size_t n = left < kStreamBlock ? left : kStreamBlock;
@@ -357,36 +357,28 @@ int main() {
       const int16_t *samples = g_pcm;
       while (n > 0) {
         size_t used = 0;
-        int8_t frame[KWS_NUM_COEFFS];
-        const int rc = kws_frontend_push(&g_frontend, samples, n, &used, frame);
+        const int rc = kws_stream_push(&g_stream, samples, n, &used);
         samples += used;
         n -= used;
-        if (rc != KWS_FRONTEND_FRAME) {
+        if (rc == KWS_STREAM_OK) {
           continue;
         }
-        memcpy(g_history[frames % KWS_INPUT_FRAMES], frame, KWS_INPUT_COEFFS);
-        const uint32_t f = frames++;
-        if (frames < KWS_INPUT_FRAMES || (frames - KWS_INPUT_FRAMES) % KWS_HOP_FRAMES != 0) {
-          continue;
+        if (rc != KWS_STREAM_WINDOW) {
+          return Fail(3, "kws_stream_push");
         }
-        for (uint32_t r = 0; r < KWS_INPUT_FRAMES; ++r) {
-          memcpy(input->data.int8 + r * KWS_INPUT_COEFFS,
-                 g_history[(frames + r) % KWS_INPUT_FRAMES], KWS_INPUT_COEFFS);
-        }
+        kws_stream_window(&g_stream, input->data.int8);
         uint32_t ticks = 0;
         if (!invoke(&ticks)) {
           return Fail(3, "Invoke");
         }
-        const uint64_t end =
-            static_cast<uint64_t>(f) * KWS_STRIDE_SAMPLES + KWS_WINDOW_SAMPLES;
-        const int32_t time_ms = static_cast<int32_t>(end * 1000u / KWS_SAMPLE_RATE_HZ);
+        const int32_t time_ms = g_stream.pending_ms;
         KwsDetection found;
-        const int rc_det = kws_detector_update(&g_detector, output->data.int8, time_ms, &found);
-        if (rc_det == KWS_DETECTOR_DETECTED) {
+        const int rc_result = kws_stream_result(&g_stream, output->data.int8, &found);
+        if (rc_result == KWS_STREAM_DETECTED) {
           printf("heard %ld %ld %ld\n", static_cast<long>(found.label),
                  static_cast<long>(found.time_ms), static_cast<long>(found.score));
-        } else if (rc_det != KWS_DETECTOR_OK) {
-          return Fail(3, "kws_detector_update");
+        } else if (rc_result != KWS_STREAM_OK) {
+          return Fail(3, "kws_stream_result");
         }
         if (!WriteRecord(out, ticks, time_ms, output->data.int8, nullptr, 0)) {
           return Fail(2, "cannot write kws_m4_out.bin");
