@@ -30,11 +30,11 @@ import dataclasses
 import re
 import shlex
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from firmware_export import ExportError
+from firmware_export.cbuild import run_tool
 
 THIRD_PARTY = Path(__file__).resolve().parents[2] / "shared" / "third_party"
 """../shared/third_party beside the checkout (read-only copies of the board package)."""
@@ -220,20 +220,6 @@ def compile_sketch(sketch_dir: str | Path, build_dir: str | Path,
     for kind, source in jobs:
         obj = out / (source.name + ".o")
         cmd = build.command(kind, source, obj, includes, warning_flags)
-        _run(cmd, source.name, copy, timeout)
+        run_tool(cmd, source.name, timeout, cwd=copy)
         objects.append(obj)
     return objects
-
-
-def _run(cmd: list[str], what: str, cwd: Path, timeout: float) -> None:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
-    except FileNotFoundError:
-        raise ExportError(f"{cmd[0]} not found: install it to compile {what}") from None
-    except subprocess.TimeoutExpired:
-        raise ExportError(f"{cmd[0]} timed out after {timeout} s on {what}") from None
-    if proc.returncode != 0:
-        lines = proc.stderr.splitlines()
-        first = next((ln for ln in lines if re.search(r"(^|: )(fatal )?error:", ln)), None) \
-            or (lines[0] if lines else f"exit status {proc.returncode}")
-        raise ExportError(f"{cmd[0]} failed on {what}: {first.strip()}")

@@ -37,9 +37,13 @@ def missing_tools(*names: str) -> list[str]:
     return [n for n in names if shutil.which(n) is None]
 
 
-def _run(cmd: Sequence[str], what: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_tool(cmd: Sequence[str], what: str, timeout: float = 300,
+             cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run a compiler-like tool; a missing tool, a time-out (seconds) or a failure is an
+    ExportError of one line naming ``what`` and the tool's first error line."""
     try:
-        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd)
     except FileNotFoundError:
         raise ExportError(f"{cmd[0]} not found: install it to build {what}") from None
     except subprocess.TimeoutExpired:
@@ -65,7 +69,7 @@ def build_host(sources: Sequence[str | Path], output: str | Path,
     Returns the executable's path. Raises ExportError with the compiler's first error line.
     """
     out = Path(output)
-    _run([HOST_CC, *WARNINGS, *flags, *_includes(include_dirs), *map(str, sources),
+    run_tool([HOST_CC, *WARNINGS, *flags, *_includes(include_dirs), *map(str, sources),
           "-o", str(out)], out.name)
     return out
 
@@ -83,7 +87,7 @@ def build_m4_objects(sources: Sequence[str | Path], out_dir: str | Path,
     objects = []
     for src in map(Path, sources):
         obj = out / (src.stem + ".o")
-        _run([M4_CC, *m4_compile_flags(opt), *extra, *_includes(include_dirs), "-c", str(src),
+        run_tool([M4_CC, *m4_compile_flags(opt), *extra, *_includes(include_dirs), "-c", str(src),
               "-o", str(obj)], src.name)
         objects.append(obj)
     return objects
@@ -97,7 +101,7 @@ def build_m4_elf(sources: Sequence[str | Path], output: str | Path, linker_scrip
     ``sources`` must include the start-up file (vector table, reset handler). Returns the ELF.
     """
     out = Path(output)
-    _run([M4_CC, *m4_compile_flags(opt), *extra, *M4_LINK, "-T", str(linker_script),
+    run_tool([M4_CC, *m4_compile_flags(opt), *extra, *M4_LINK, "-T", str(linker_script),
           *_includes(include_dirs), *map(str, sources), "-o", str(out)], out.name)
     return out
 
@@ -138,7 +142,7 @@ def run_qemu(elf: str | Path, icount: bool = False, timeout: float = 120,
 def section_sizes(objects: Sequence[str | Path]) -> dict[str, dict[str, int]]:
     """Bytes of text (code + read-only data), data and bss of each object file, from
     arm-none-eabi-size (Berkeley format): {file name: {"text": .., "data": .., "bss": ..}}."""
-    proc = _run([M4_SIZE, "-B", *map(str, objects)], "size report")
+    proc = run_tool([M4_SIZE, "-B", *map(str, objects)], "size report")
     sizes = {}
     for line in proc.stdout.splitlines()[1:]:
         fields = line.split()
