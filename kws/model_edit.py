@@ -11,7 +11,9 @@ Every written flatbuffer keeps its weight buffers aligned to :data:`BUFFER_ALIGN
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -146,3 +148,37 @@ def strip_for_device(tflite: bytes, keep_metadata: bool = False) -> bytes:
         entry.buffer = remap[entry.buffer]
     model.metadata = keep or None
     return _pack(model)
+
+
+MANIFEST_NAME = "manifest.json"
+"""The run folder's record of its files (written by kws quantize)."""
+
+
+def publish_metadata(source: Path, meta: dict[str, Any], target: Path | None = None,
+                     manifest_section: tuple[str, Any] | None = None) -> bytes:
+    """Write ``source``'s model with ``meta`` as its kws metadata into ``target`` (default:
+    ``source``; the weights do not change). A ``manifest.json`` beside ``target`` that lists it
+    gets the new size and sha256, and ``manifest_section`` (key, value) when given; the model
+    and that manifest are published as one set (kws.publish). Callers read ``meta`` after
+    kws.publish.recover_published_set of the folder. Returns the model bytes written.
+    """
+    from kws.publish import publish_files
+
+    target = Path(source) if target is None else Path(target)
+    payload = add_metadata(remove_metadata(Path(source).read_bytes()), meta)
+    written = {target.name: payload}
+    manifest_path = target.parent / MANIFEST_NAME
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            manifest = None
+        if isinstance(manifest, dict) and target.name in manifest.get("files", {}):
+            manifest["files"][target.name] = {"bytes": len(payload),
+                                              "sha256": hashlib.sha256(payload).hexdigest()}
+            if manifest_section is not None:
+                manifest[manifest_section[0]] = manifest_section[1]
+            written[manifest_path.name] = (json.dumps(manifest, indent=2) + "\n").encode()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    publish_files(target.parent, written)
+    return payload

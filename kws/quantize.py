@@ -28,7 +28,7 @@ from kws.errors import DataError, ModelError
 from kws.fileio import atomic_write_bytes, remove_stale_temps
 from kws.labels import LABELS
 from kws.metadata import FORMAT, FORMAT_VERSION
-from kws.model_edit import add_metadata, remove_metadata, strip_for_device
+from kws.model_edit import add_metadata, publish_metadata, strip_for_device
 from kws.model_types import INPUT_QUANT, OUTPUT_QUANT
 from kws.publish import publish_files, recover_published_set
 from kws.runtime import KwsModel
@@ -239,22 +239,9 @@ def stamp_detectors(model_path: str | Path, detector: DetectorConfig,
             meta.pop(key, None)
         else:
             meta[key] = value
-    payload = add_metadata(remove_metadata(path.read_bytes()), meta)
-    written = {path.name: payload}  # the model and its manifest are published as one set
-    manifest_path = path.parent / "manifest.json"
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            manifest = None
-        if isinstance(manifest, dict) and path.name in manifest.get("files", {}):
-            manifest["files"][path.name] = {"bytes": len(payload),
-                                            "sha256": hashlib.sha256(payload).hexdigest()}
-            manifest["detector"] = {"detector": meta["detector"],
-                                    "board_detector": meta.get("board_detector"),
-                                    "tuning": tuning}
-            written[manifest_path.name] = (json.dumps(manifest, indent=2) + "\n").encode()
-    publish_files(path.parent, written)
+    publish_metadata(path, meta, manifest_section=(
+        "detector", {"detector": meta["detector"], "board_detector": meta.get("board_detector"),
+                     "tuning": tuning}))
     return meta
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from kws.errors import ModelError
 from kws.micro import MicroModel, smallest_arena_size
+from kws.model_edit import add_metadata, remove_metadata, strip_for_device
 from kws.model_file import content_hash, parse_tflite
-from kws.quantize import add_metadata, remove_metadata, strip_for_device
 from kws.runtime import DEFAULT_MODEL, KwsModel, read_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -105,7 +105,7 @@ def test_tuning_refuses_a_split_the_model_trained_on(mini_dir, tmp_path, capsys)
     import json
 
     from kws import cli
-    from kws.quantize import add_metadata, remove_metadata
+    from kws.model_edit import add_metadata, remove_metadata
     from kws.runtime import read_metadata
 
     manifest = json.loads((ASSETS / "default_model.manifest.json").read_text())

@@ -11,8 +11,6 @@ measured instructions and its tensor arena from the measured arena (kws.board.pl
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -51,32 +49,18 @@ def stamp_measurement(model_path: Path, measurement: dict[str, Any],
     ``out_path`` (default: the model itself, atomically; a run folder's manifest.json that
     lists the model gets its new size and sha256 in the same step). Returns the path written."""
     from kws.board import MEASUREMENT_KEY
-    from kws.metadata import METADATA_NAME
-    from kws.model_edit import add_metadata, remove_metadata
-    from kws.publish import publish_files, recover_published_set
+    from kws.model_edit import publish_metadata
+    from kws.publish import recover_published_set
     from kws.runtime import read_metadata
 
     target = out_path if out_path is not None else model_path
     recover_published_set(target.parent)
     meta = read_metadata(model_path)
     meta[MEASUREMENT_KEY] = measurement
-    payload = add_metadata(remove_metadata(model_path.read_bytes(), METADATA_NAME), meta)
-    written = {target.name: payload}
-    manifest_path = target.parent / "manifest.json"
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            manifest = None
-        if isinstance(manifest, dict) and target.name in manifest.get("files", {}):
-            manifest["files"][target.name] = {"bytes": len(payload),
-                                              "sha256": hashlib.sha256(payload).hexdigest()}
-            manifest[MEASUREMENT_KEY] = {k: measurement[k] for k in
-                                         ("instructions_per_inference", "arena_smallest",
-                                          "firmware", "target") if k in measurement}
-            written[manifest_path.name] = (json.dumps(manifest, indent=2) + "\n").encode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    publish_files(target.parent, written)
+    publish_metadata(model_path, meta, target, manifest_section=(
+        MEASUREMENT_KEY, {k: measurement[k] for k in
+                          ("instructions_per_inference", "arena_smallest", "firmware", "target")
+                          if k in measurement}))
     return target
 
 
