@@ -217,11 +217,8 @@ def _options_name(type_code: int) -> str:
 @cache
 def _options_class(type_code: int) -> Any:
     """The generated reader class of a BuiltinOptions union member (None if unknown)."""
-    fb = schema()
-    names = {v: k for k, v in vars(fb.BuiltinOptions).items()
-             if not k.startswith("_") and isinstance(v, int)}
-    name = names.get(type_code)
-    return getattr(fb, name, None) if name and name != "NONE" else None
+    name = _options_name(type_code)
+    return None if name == "NONE" or name.startswith("unknown") else getattr(schema(), name, None)
 
 
 # --------------------------------------------------------------------------------------------
