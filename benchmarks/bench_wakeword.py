@@ -1,6 +1,7 @@
 """Issue 16's benchmark: "stop" as your own wake word, trained from synthetic speech only.
 
     python benchmarks/bench_wakeword.py [--out runs/bench_wakeword] [--epochs N]
+        [--arms synthetic recordings backbone backbone_recordings] [--backbone RUN]
 
 1. ``kws wakeword stop --data MINI`` (configs/wakeword.yaml): every voice family, negatives
    by rule, the Speech Commands words of the train split (never the "stop" folder) and its
@@ -13,6 +14,11 @@
 3. False accepts per hour on a long stream of other real speech only: the test split's
    other words (every word but "stop", cycled) over the test noise at 10 dB SNR.
 4. The same with 20 real takes of one speaker (893705bb's "stop" clips) as --recordings.
+   The backbone arms do 1 and 4 starting from a backbone trained on real speech without
+   any "stop" (``kws train --config configs/experiments/wakeword_backbone_no_stop.yaml``:
+   the other words of the train split). Recall is also printed for the "stop" clips of
+   speakers outside the train split alone: voices that neither the backbone nor the
+   negatives ever heard.
 5. pymicro-wakeword's four shipped models (the peer: okay_nabu, hey_jarvis, hey_mycroft,
    alexa) on the stream of 3: false accepts per hour (a detection = the averaged probability
    above its cutoff, then 1 s refractory), model size and arena (their JSON; TFLite
@@ -53,18 +59,29 @@ SNR_DB = 10.0
 REFRACTORY_MS = 1000
 
 
-def real_takes(index: Any) -> tuple[list[np.ndarray], list[Path], list[np.ndarray]]:
-    """(stop takes of other speakers, the speaker's stop files, test-split other words)."""
+def real_takes(index: Any) -> tuple[list[np.ndarray], list[np.ndarray], list[Path],
+                                     list[np.ndarray]]:
+    """(stop takes of other speakers, those of speakers outside the train split, the
+    speaker's stop files, test-split other words)."""
     stops = sorted((MINI / PHRASE).glob("*.wav"))
-    test_stop = [cut_spoken(read_audio(p)) for p in stops if not p.name.startswith(SPEAKER)]
+    heard = index.speakers("train")
+    test_stop, unheard = [], []
+    for p in stops:
+        if not p.name.startswith(SPEAKER):
+            take = cut_spoken(read_audio(p))
+            test_stop.append(take)
+            if p.name.split("_", 1)[0] not in heard:
+                unheard.append(take)
     mine = [p for p in stops if p.name.startswith(SPEAKER)][:RECORDINGS]
     others = [cut_spoken(read_clip(c)) for c in index.split("test")
               if c.path.parent.name not in (PHRASE, BACKGROUND_NOISE_DIR)]
-    return test_stop, mine, [o for o in others if o.size >= 320]
+    return test_stop, unheard, mine, [o for o in others if o.size >= 320]
 
 
-def measure(model_path: Path, pos_stream: tuple[np.ndarray, list[Any]],
-            neg_stream: tuple[np.ndarray, list[Any]]) -> dict[str, float]:
+def measure(model_path: Path, streams: dict[str, tuple[np.ndarray, list[Any]]]
+            ) -> dict[str, float]:
+    """FRR, false accepts per hour and phrase events of the model (its tuned laptop
+    detector) on each named stream."""
     from kws.runtime import KwsModel
     from kws.stream import detect_audio
     from kws.stream_eval import match
@@ -72,7 +89,7 @@ def measure(model_path: Path, pos_stream: tuple[np.ndarray, list[Any]],
     model = KwsModel(model_path)
     label = model.labels[0]
     out = {}
-    for name, (audio, truth) in (("positive", pos_stream), ("negative", neg_stream)):
+    for name, (audio, truth) in streams.items():
         found = detect_audio(model, audio)
         m = match(found, truth, [label], audio.size // 16)
         out[f"{name}_frr"] = m.mean_frr
@@ -150,19 +167,29 @@ def main() -> int:
     ap.add_argument("--takes-from", type=Path, default=None,
                     help="a run folder whose synthesized takes (takes_*.npz) to reuse")
     ap.add_argument("--arms", nargs="*", default=["synthetic", "recordings"],
-                    help="arms to run (none: the peer only)")
+                    choices=["synthetic", "recordings", "backbone", "backbone_recordings"],
+                    help="arms to run (none: the peer only); the backbone arms need "
+                         "--backbone")
+    ap.add_argument("--backbone", type=Path, default=None,
+                    help="a kws train run without the word (configs/experiments/"
+                         "wakeword_backbone_no_stop.yaml) for the backbone arms")
     args = ap.parse_args()
+    if any(a.startswith("backbone") for a in args.arms) and args.backbone is None:
+        ap.error("the backbone arms need --backbone RUN")
     from kws.wakeword.build import build_wakeword
 
     t0 = time.monotonic()
     index = index_dataset(MINI, DataConfig())
-    test_stop, mine, others = real_takes(index)
+    test_stop, unheard, mine, others = real_takes(index)
     noise = load_noise(index, "test")
     minutes_pos = len(test_stop) * 2 * 2.3 / 60        # about every real take once
     pos_stream = clip_stream(test_stop, others, noise, PHRASE, minutes_pos, SNR_DB, seed=101)
+    pos_unheard = clip_stream(unheard, others, noise, PHRASE, len(unheard) * 2 * 2.3 / 60,
+                              SNR_DB, seed=103)
     neg_stream = clip_stream(test_stop, others, noise, PHRASE, args.negative_minutes, SNR_DB,
                              seed=102, keyword_fraction=0.0)
-    print(f"streams: {len(test_stop)} real 'stop' takes of other speakers in "
+    print(f"streams: {len(test_stop)} real 'stop' takes of other speakers ({len(unheard)} "
+          f"of speakers outside the train split) in "
           f"{minutes_pos:.0f} min among {len(others)} test-split words; negative stream "
           f"{args.negative_minutes:g} min of test-split words only; {SNR_DB:g} dB SNR "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
@@ -179,26 +206,32 @@ def main() -> int:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        source = args.takes_from or (synth_out if arm == "recordings" else None)
+        source = args.takes_from or (synth_out if arm != "synthetic" else None)
         if source is not None and source.is_dir():       # reuse the synthesized takes
             for cache in source.glob("takes_*.npz"):
                 shutil.copy(cache, out / cache.name)
         t1 = time.monotonic()
+        with_takes = arm.endswith("recordings")
+        overrides = {"backbone": str(args.backbone)} if arm.startswith("backbone") else None
         result = build_wakeword(PHRASE, out, args.config, MINI,
-                                rec_dir if arm == "recordings" else None, args.epochs,
-                                progress=False)
+                                rec_dir if with_takes else None, args.epochs,
+                                progress=False, spec_overrides=overrides)
         total = time.monotonic() - t1
         t2 = time.monotonic()
-        figures = measure(result.model_path, pos_stream, neg_stream)
+        figures = measure(result.model_path, {"positive": pos_stream, "unheard": pos_unheard,
+                                              "negative": neg_stream})
         m = result.manifest
         report[arm] = {"stage_seconds": {k: round(v, 1) for k, v in
                                          result.stage_seconds.items()},
                        "end_to_end_seconds": round(total, 1),
                        "measure_seconds": round(time.monotonic() - t2, 1),
                        "recall": round(1 - figures["positive_frr"], 4),
+                       "recall_speakers_outside_train": round(1 - figures["unheard_frr"], 4),
                        "fa_per_hour_negative_stream": round(figures["negative_fa_per_hour"], 2),
                        "fa_per_hour_positive_stream": round(figures["positive_fa_per_hour"], 2),
                        "real_stop_events": figures["positive_clips"],
+                       "real_stop_events_outside_train": figures["unheard_clips"],
+                       "backbone": m.get("backbone"),
                        "device_bytes": m["files"]["model_device.tflite"]["bytes"],
                        "arena_bytes": m["tensor_arena_bytes"],
                        "clip_ms": result.clip_ms,

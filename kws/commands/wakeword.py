@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "background noise the training noise (without it: synthetic noise)")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                    help="recipe: model, train, data and wakeword sections")
+    p.add_argument("--backbone", type=Path, default=None,
+                   help="a 'kws train' run folder trained on real speech whose stem and "
+                        "blocks the model starts from (docs/wakeword.md; default: the "
+                        "config's wakeword.backbone, none in the shipped recipe)")
     p.add_argument("--epochs", type=int, default=None,
                    help="override the config's train.epochs (default: the config's)")
     p.add_argument("--no-progress", action="store_true",
@@ -43,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     require_module("tflite_micro")     # the tensor arena is measured in TFLite Micro
     from kws.wakeword.build import build_wakeword
 
+    overrides = {"backbone": str(args.backbone)} if args.backbone is not None else None
     result = build_wakeword(args.phrase, args.out, args.config, args.data, args.recordings,
-                            args.epochs, progress=not args.no_progress)
+                            args.epochs, progress=not args.no_progress,
+                            spec_overrides=overrides)
     print(f"next: kws listen --model {result.model_path}   or   kws export "
           f"{result.model_path} --board nano33ble --out {result.out / 'nano'}")
     return 0

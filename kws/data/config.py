@@ -98,6 +98,9 @@ class DataConfig:
     """.npz files of more 1-s training clips (``kws synth-unknown``: synthetic words for
     _unknown_), added to the clips of every epoch (shifted, voiced, used in stream windows);
     paths relative to the working directory."""
+    exclude_words: tuple[str, ...] = ()
+    """Word folders left out of every split, as if absent from the dataset: a model (for
+    example the backbone of a wake word, docs/wakeword.md) that never heard these words."""
     tuning_percent: float | None = None
     """When set, this share (percent) of the validation speakers (a salted hash of the
     speaker id) forms the split "tuning" and leaves "validation": a model trained on train +
@@ -139,4 +142,5 @@ class DataConfig:
                                                 or not self.hard_negatives):
             raise ConfigError(f"hard_negatives={self.hard_negatives!r} must be a file path")
         check.names("extra_clips", self.extra_clips, "file paths")
+        check.names("exclude_words", self.exclude_words, "word folder names")
         check.seed("seed", self.seed)

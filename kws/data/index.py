@@ -130,7 +130,8 @@ def index_dataset(data_dir: str | Path, config: DataConfig | None = None) -> Dat
     folder, a folder without clips, one list file without the other, list entries that name
     absent clips or a clip listed twice, unusable background-noise recordings, and a word
     folder, clip, list file or noise folder that is a link leading outside ``data_dir``
-    (a hostile archive must not make kws read files elsewhere).
+    (a hostile archive must not make kws read files elsewhere), and an ``exclude_words``
+    entry with no folder; the clips of ``config.exclude_words`` are in no split.
     """
     config = config or DataConfig()
     root = Path(data_dir).expanduser().absolute()
@@ -142,6 +143,13 @@ def index_dataset(data_dir: str | Path, config: DataConfig | None = None) -> Dat
     if not words:
         raise DataError(f"{root} has no <word>/*.wav clips: not a Speech Commands folder")
     assignment, source = _assign_splits(root, words, config)
+    if config.exclude_words:          # after the lists, which name every clip
+        present = {rel.split("/", 1)[0] for rel in words}
+        absent = [w for w in config.exclude_words if w not in present]
+        if absent:
+            raise DataError(f"exclude_words: {root} has no word folder {absent[0]!r}")
+        words = {rel: label for rel, label in words.items()
+                 if rel.split("/", 1)[0] not in config.exclude_words}
 
     if config.tuning_percent is not None:
         for rel, split in assignment.items():

@@ -35,6 +35,7 @@ from kws.errors import ConfigError, DataError
 from kws.fileio import atomic_write_text
 from kws.labels import UNKNOWN, wakeword_labels
 from kws.run import SECTIONS, RunConfig
+from kws.wakeword.backbone import Backbone, adopt_backbone, load_backbone, load_body
 from kws.wakeword.data import (
     LEVEL_DBFS,
     WakewordData,
@@ -100,9 +101,12 @@ def _bar(enabled: bool) -> Callable[[str, int], Any] | None:
 
 def train_float(data: WakewordData, config: RunConfig, out: Path,
                 progress: Callable[[str, int], Any] | None = None,
-                log: Callable[[str], None] = print) -> tuple[Any, list[dict[str, float]]]:
+                log: Callable[[str], None] = print, backbone: Backbone | None = None,
+                trainable_blocks: int = 1) -> tuple[Any, list[dict[str, float]]]:
     """Train the model of ``config`` on ``data`` (kws.train's epoch features, schedule,
-    SpecAugment, mixup and weight averaging) and keep the best validation epoch.
+    SpecAugment, mixup and weight averaging) and keep the best validation epoch. With a
+    ``backbone`` (``config.model`` must be its body: :func:`adopt_backbone`), the model starts
+    from its stem and blocks, all but the last ``trainable_blocks`` frozen.
 
     Returns (the float Keras model with the kept weights, per-epoch history); writes
     ``out/model.keras`` and ``out/history.json`` atomically.
@@ -122,6 +126,13 @@ def train_float(data: WakewordData, config: RunConfig, out: Path,
     val = data.clips("validation")
     val_x = mfcc_batch(val.audio, config.frontend).astype(np.float32)[..., None]
     model = build_model(config.model, config.frontend, num_classes=num_classes)
+    if backbone is not None:
+        from kws.run import FLOAT_MODEL_NAME, load_float_model
+
+        copied = load_body(model, load_float_model(backbone.run / FLOAT_MODEL_NAME),
+                           trainable_blocks)
+        log(f"train: {copied} layers from the backbone {backbone.run}, the last "
+            f"{trainable_blocks} blocks and the classifier train")
     optimizer = keras.optimizers.Adam(learning_rate=train_cfg.learning_rate)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy())
     features = EpochFeatures(data, ("train",), config.frontend, train_cfg)
@@ -188,9 +199,10 @@ def calibration_clips(data: WakewordData, count: int = CALIBRATION_CLIPS,
 
 
 def quantize_model(model: Any, data: WakewordData, config: RunConfig, out: Path,
-                   phrase: str) -> dict[str, Any]:
+                   phrase: str, backbone: Backbone | None = None) -> dict[str, Any]:
     """int8 model.tflite (metadata: labels, front end, stock detector, phrase),
-    model_device.tflite and manifest.json in ``out``, published as one set (kws.publish).
+    model_device.tflite and manifest.json in ``out``, published as one set (kws.publish);
+    the manifest names the ``backbone`` the model started from.
     Returns the manifest."""
     from kws.frontend import mfcc_batch
     from kws.model import build_model
@@ -232,6 +244,7 @@ def quantize_model(model: Any, data: WakewordData, config: RunConfig, out: Path,
     manifest = {
         "phrase": phrase, "labels": list(labels), "model_name": config.model.name,
         "config": config.to_dict(), "data_fingerprint": data.fingerprint,
+        "backbone": None if backbone is None else backbone.record(),
         "counts": data.counts(), "calibration": {"clips": CALIBRATION_CLIPS,
                                                  "logit_shift": round(shift, 6)},
         "accuracy": results, "tensor_arena_bytes": smallest_arena_size(device),
@@ -363,13 +376,22 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     """Voices -> data -> train -> quantize -> tune for ``phrase`` into the run folder ``out``
     (see the module docstring). ``data_dir``: a Speech Commands folder for real negative
     words and background noise (else synthetic noise only); ``recordings``: a folder of your
-    takes of the phrase; ``spec_overrides``: fields of the wakeword section (tests)."""
+    takes of the phrase; ``spec_overrides``: fields of the wakeword section (``backbone``
+    from ``--backbone``; tests)."""
     from kws.outpaths import check_out_dir
 
     labels = wakeword_labels(phrase)
     config, spec = load_wakeword_config(config_path, epochs)
     if spec_overrides:
         spec = dataclasses.replace(spec, **spec_overrides)
+    backbone = load_backbone(spec.backbone) if spec.backbone else None
+    if backbone is not None:
+        config = adopt_backbone(config, backbone)
+        heard = "" if labels[0] in backbone.excluded_words else \
+            " (it may have heard real clips of the phrase: no data.exclude_words for it)"
+        log(f"backbone: {backbone.run} ({backbone.model.name}, trained on "
+            f"{' + '.join(backbone.train_splits)}, without the words "
+            f"{list(backbone.excluded_words)}){heard}")
     out = Path(out)
     if (out / "model.keras").exists() or (out / "model.tflite").exists():
         raise ConfigError(f"--out {out}: already holds a wake-word model (choose a new folder)")
@@ -406,6 +428,7 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     atomic_write_text(out / "config.json", json.dumps(
         {"phrase": phrase, "labels": list(labels), **config.to_dict(),
          "wakeword": to_dict(spec), "data_fingerprint": data.fingerprint,
+         "backbone": None if backbone is None else backbone.record(),
          "recordings": None if recordings is None else str(recordings),
          "speech_commands": None if data_dir is None else str(data_dir),
          "counts": data.counts()}, indent=2) + "\n")
@@ -416,12 +439,13 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     log(f"data: clip {clip_ms:g} ms, {data.counts()} ({seconds['data']:.0f} s)")
 
     t0 = time.monotonic()
-    model, _ = train_float(data, config, out, bars, log)
+    model, _ = train_float(data, config, out, bars, log, backbone,
+                           spec.backbone_trainable_blocks)
     seconds["train"] = time.monotonic() - t0
 
     t0 = time.monotonic()
     bar = bars("quantize", 1) if bars else None
-    manifest = quantize_model(model, data, config, out, phrase)
+    manifest = quantize_model(model, data, config, out, phrase, backbone)
     if bar is not None:
         bar.update(1)
         bar.close()

@@ -91,6 +91,13 @@ class WakewordSpec:
     """SNRs of the tuning streams."""
     fa_per_hour: float = 1.0
     """False-accept budget of the tuned detector, per hour."""
+    backbone: str | None = None
+    """A ``kws train`` run folder whose body (stem and blocks, trained on real speech) the
+    model starts from, with its model section (kws.wakeword.backbone); None: trained from
+    scratch with the recipe's model."""
+    backbone_trainable_blocks: int = 1
+    """With a backbone: how many of its last blocks train (the classifier always does);
+    the stem and the blocks before stay frozen."""
     seed: int = 0
     """Seed of every random choice of this module."""
 
@@ -112,6 +119,10 @@ class WakewordSpec:
         check.positive("tune_minutes", self.tune_minutes)
         check.numbers("tune_snrs_db", self.tune_snrs_db, empty=False)
         check.positive("fa_per_hour", self.fa_per_hour)
+        if self.backbone is not None and (not isinstance(self.backbone, str)
+                                          or not self.backbone):
+            raise ConfigError(f"backbone={self.backbone!r} must be a run folder path")
+        check.int_in("backbone_trainable_blocks", self.backbone_trainable_blocks, 0, 100)
         check.seed("seed", self.seed)
 
 
