@@ -224,12 +224,16 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
+def train(config_path: str | Path | RunConfig, data_dir: str | Path | None,
+          out_dir: str | Path, *,
           resume: bool = False, epochs: int | None = None, seed: int | None = None,
           warmup_epochs: int | None = None, cache_dir: str | Path | None = None,
           progress: bool | None = None, data: TrainingData | None = None,
           on_epoch_end: Callable[[int], None] | None = None,
-          feature_cache: str | Path | None = None) -> TrainResult:
+          feature_cache: str | Path | None = None,
+          prepare_model: Callable[[Any], None] | None = None,
+          run_info: dict[str, Any] | None = None,
+          log: Callable[[str], None] | None = None) -> TrainResult:
     """Train the model of ``config_path`` on the dataset in ``data_dir`` into ``out_dir``.
 
     ``resume`` continues from ``out_dir/checkpoint.npz`` (the configs must be the same);
@@ -238,11 +242,21 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     warm-up shortens the warm-up to ``epochs - 1``, with a note; see kws.run.load_run_config).
     ``cache_dir`` keeps augmented epoch features on disk. ``feature_cache``: folder of the
     clean-feature cache (``kws prepare``'s, default kws.data.default_cache_dir()) that the
-    validation features come from. ``data`` replaces the dataset (tests).
+    validation features come from. ``data`` replaces the dataset (tests, kws wakeword); its
+    ``labels`` attribute, when it has one, gives the model's outputs (else kws.labels.LABELS).
     ``on_epoch_end(epoch)`` runs after each checkpoint.
+
+    For kws wakeword: ``config_path`` may be a RunConfig (the overrides then do not apply),
+    ``prepare_model(model)`` runs on the built model before it is compiled (a backbone's
+    weights, frozen layers), ``run_info`` adds keys to the run's config.json, and ``log``
+    replaces printing to stdout (one line per epoch, then the kept epoch).
     """
-    config = load_run_config(config_path, epochs=epochs, seed=seed,
-                             warmup_epochs=warmup_epochs, note=_log)
+    log = log or _log
+    if isinstance(config_path, RunConfig):
+        config = config_path
+    else:
+        config = load_run_config(config_path, epochs=epochs, seed=seed,
+                                 warmup_epochs=warmup_epochs, note=log)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, expected a run folder")
@@ -273,9 +287,10 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                         f"{' + '.join(train_cfg.train_splits)} and {len(val_set.labels)} in "
                         "validation (both must be non-empty)")
     val_x = _as_model_input(split_features(data, "validation", config.frontend))
-    run_info = {**config.to_dict(), "data_fingerprint": data.fingerprint,
-                "train_clips": int(train_clips),
-                "validation_clips": int(len(val_set.labels))}
+    outputs = tuple(getattr(data, "labels", LABELS))
+    info = {**config.to_dict(), "data_fingerprint": data.fingerprint,
+            "train_clips": int(train_clips), "validation_clips": int(len(val_set.labels)),
+            **(run_info or {})}
     import keras
     import tensorflow as tf
 
@@ -286,9 +301,11 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
 
     if not resume:
         with writing(out / CONFIG_NAME):
-            atomic_write_text(out / CONFIG_NAME, json.dumps(run_info, indent=2) + "\n")
+            atomic_write_text(out / CONFIG_NAME, json.dumps(info, indent=2) + "\n")
 
-    model = build_model(config.model, config.frontend)
+    model = build_model(config.model, config.frontend, num_classes=len(outputs))
+    if prepare_model is not None:
+        prepare_model(model)
     optimizer = keras.optimizers.Adam(learning_rate=train_cfg.learning_rate)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
                   metrics=["categorical_accuracy"])
@@ -301,7 +318,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                                 best=[v.numpy() for v in model.variables])
     else:
         _restore(model, optimizer, checkpoint, ckpt_path)
-        _log(f"resuming {out} after epoch {checkpoint.epoch} (best validation accuracy "
+        log(f"resuming {out} after epoch {checkpoint.epoch} (best validation accuracy "
              f"{checkpoint.best_acc:.4f} at epoch {checkpoint.best_epoch})")
     start, history = checkpoint.epoch, list(checkpoint.history)
     best_acc, best_epoch, wait = checkpoint.best_acc, checkpoint.best_epoch, checkpoint.wait
@@ -311,7 +328,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
     features = EpochFeatures(data, train_cfg.train_splits, config.frontend, train_cfg,
                              Path(cache_dir) if cache_dir else None)
     verbose = (1 if sys.stdout.isatty() else 0) if progress is None else int(progress)
-    num_classes = len(LABELS)
+    num_classes = len(outputs)
     stopped_early = False
     try:
         for epoch in range(start, train_cfg.epochs):
@@ -326,7 +343,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
             lr = learning_rate(train_cfg, epoch)
             optimizer.learning_rate.assign(lr)
             if verbose:
-                _log(f"epoch {epoch + 1}/{train_cfg.epochs}")
+                log(f"epoch {epoch + 1}/{train_cfg.epochs}")
             fit = model.fit(x, y, batch_size=train_cfg.batch_size, epochs=1, shuffle=False,
                             verbose=verbose)
             current = [v.numpy() for v in model.variables]
@@ -352,7 +369,7 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                        best_epoch=best_epoch, wait=wait, model=current,
                        optimizer=[v.numpy() for v in optimizer.variables], best=best_vars,
                        ema=ema_vars).save(ckpt_path)
-            _log(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {row['loss']:.4f} "
+            log(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {row['loss']:.4f} "
                  f"acc {row['accuracy']:.4f} val_loss {val_loss:.4f} val_acc {val_acc:.4f} "
                  f"lr {lr:.2e} ({row['seconds']:.1f} s)")
             if on_epoch_end is not None:
@@ -361,11 +378,11 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
         features.close()
 
     if stopped_early:
-        _log(f"early stop: no better validation accuracy for "
+        log(f"early stop: no better validation accuracy for "
              f"{train_cfg.early_stopping_patience} epochs")
     for var, value in zip(model.variables, best_vars, strict=True):
         var.assign(value)
-    save_float_model(model, config, out / FLOAT_MODEL_NAME)
+    save_float_model(model, config, out / FLOAT_MODEL_NAME, len(outputs))
     with writing(out / "history.json"):
         atomic_write_text(out / "history.json", json.dumps(
             {"kept_epoch": best_epoch, "keep": train_cfg.keep, "kept_val_accuracy": best_acc,
@@ -378,16 +395,18 @@ def train(config_path: str | Path, data_dir: str | Path, out_dir: str | Path, *,
                                            train_cfg.train_splits else ""))
     note = " (trained on validation: not held out)" if "validation" in train_cfg.train_splits \
         else ""
-    _log(f"kept epoch {best_epoch} ({train_cfg.keep}), validation accuracy {best_acc:.4f}"
+    log(f"kept epoch {best_epoch} ({train_cfg.keep}), validation accuracy {best_acc:.4f}"
          f"{note}; float model {out / FLOAT_MODEL_NAME}")
     return TrainResult(best_acc, best_epoch, len(history), out)
 
 
-def save_float_model(model: Any, config: RunConfig, path: Path) -> None:
-    """Save the weights of ``model`` as a plain (uncompiled) Keras model file, atomically."""
+def save_float_model(model: Any, config: RunConfig, path: Path,
+                     num_classes: int = len(LABELS)) -> None:
+    """Save the weights of ``model`` (``num_classes`` outputs) as a plain (uncompiled) Keras
+    model file, atomically."""
     from kws.model import build_model
 
-    clean = build_model(config.model, config.frontend)
+    clean = build_model(config.model, config.frontend, num_classes=num_classes)
     clean.set_weights(model.get_weights())
     with writing(path), atomic_path(path) as tmp:   # the temporary keeps the .keras suffix
         clean.save(tmp)

@@ -3,8 +3,9 @@
     configs/wakeword.yaml (frontend, model, train, data, wakeword sections)
       -> voices: every take of kws.wakeword.data (synthesized once, cached in the run folder)
       -> data: positives, negatives, silence; clip_ms from the takes (long phrases: > 1 s)
-      -> train: the DS-CNN of the config with len(labels) outputs, epochs of augmented
-         examples (kws.train.EpochFeatures), the best validation epoch kept -> model.keras
+      -> train: kws.train.train, the DS-CNN of the config (or of a backbone run,
+         kws.wakeword.backbone) with len(labels) outputs, the best validation epoch kept
+         -> config.json, model.keras, history.json, checkpoint.npz, training_curve.png
       -> quantize: kws.quantize's converter, logit shift, metadata (labels, front end,
          detector, phrase), device copy -> model.tflite, model_device.tflite, manifest.json
       -> tune: kws.tuning's grid on streams of held-out takes among held-out negatives, at
@@ -12,7 +13,8 @@
 
 Each stage shows a tqdm bar on stderr (``progress``); stdout gets one line per stage.
 The run folder: ``config.json``, ``takes_<hash>.npz`` (the synthesized takes), ``model.keras``,
-``history.json``, ``model.tflite``, ``model_device.tflite``, ``manifest.json``.
+``history.json``, ``checkpoint.npz``, ``training_curve.png``, ``model.tflite``,
+``model_device.tflite``, ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from kws.config import DetectorConfig, FrontendConfig, from_dict, load_yaml, to_
 from kws.data.config import DataConfig
 from kws.data.streams import TruthEvent, noise_bed
 from kws.errors import ConfigError, DataError
-from kws.fileio import atomic_write_text
 from kws.labels import UNKNOWN, wakeword_labels
 from kws.run import SECTIONS, RunConfig
 from kws.wakeword.backbone import Backbone, adopt_backbone, load_backbone, load_body
@@ -102,88 +103,37 @@ def _bar(enabled: bool) -> Callable[[str, int], Any] | None:
 def train_float(data: WakewordData, config: RunConfig, out: Path,
                 progress: Callable[[str, int], Any] | None = None,
                 log: Callable[[str], None] = print, backbone: Backbone | None = None,
-                trainable_blocks: int = 1) -> tuple[Any, list[dict[str, float]]]:
-    """Train the model of ``config`` on ``data`` (kws.train's epoch features, schedule,
-    SpecAugment, mixup and weight averaging) and keep the best validation epoch. With a
-    ``backbone`` (``config.model`` must be its body: :func:`adopt_backbone`), the model starts
-    from its stem and blocks, all but the last ``trainable_blocks`` frozen.
-
-    Returns (the float Keras model with the kept weights, per-epoch history); writes
-    ``out/model.keras`` and ``out/history.json`` atomically.
+                trainable_blocks: int = 1, run_info: dict[str, Any] | None = None) -> Any:
+    """Train the model of ``config`` on ``data`` with kws.train.train (its epoch features,
+    schedule, SpecAugment, mixup, weight averaging, checkpoints; ``len(data.labels)``
+    outputs) into ``out`` and return the float Keras model it kept. With a ``backbone``
+    (``config.model`` must be its body: :func:`adopt_backbone`), the model starts from its
+    stem and blocks, all but the last ``trainable_blocks`` frozen. ``run_info``: more keys
+    for ``out/config.json``.
     """
-    import keras
-    import tensorflow as tf
+    from kws.run import FLOAT_MODEL_NAME, load_float_model
+    from kws.train import train
 
-    from kws.fileio import atomic_path
-    from kws.frontend import mfcc_batch
-    from kws.model import build_model
-    from kws.train import EpochFeatures, epoch_inputs, learning_rate, update_average
-
-    train_cfg = config.train
-    num_classes = len(data.labels)
-    tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(train_cfg.seed)
-    val = data.clips("validation")
-    val_x = mfcc_batch(val.audio, config.frontend).astype(np.float32)[..., None]
-    model = build_model(config.model, config.frontend, num_classes=num_classes)
+    prepare = None
     if backbone is not None:
-        from kws.run import FLOAT_MODEL_NAME, load_float_model
+        source = load_float_model(backbone.run / FLOAT_MODEL_NAME)
 
-        copied = load_body(model, load_float_model(backbone.run / FLOAT_MODEL_NAME),
-                           trainable_blocks)
-        log(f"train: {copied} layers from the backbone {backbone.run}, the last "
-            f"{trainable_blocks} blocks and the classifier train")
-    optimizer = keras.optimizers.Adam(learning_rate=train_cfg.learning_rate)
-    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy())
-    features = EpochFeatures(data, ("train",), config.frontend, train_cfg)
-    history: list[dict[str, float]] = []
-    best_acc, best_vars, ema = -1.0, None, None
-    bar = progress("train", train_cfg.epochs) if progress else None
+        def prepare(model: Any) -> None:
+            copied = load_body(model, source, trainable_blocks)
+            log(f"train: {copied} layers from the backbone {backbone.run}, the last "
+                f"{trainable_blocks} blocks and the classifier train")
+
+    bar = progress("train", config.train.epochs) if progress else None
     try:
-        for epoch in range(train_cfg.epochs):
-            t0 = time.monotonic()
-            feats, labels = features.get(epoch)
-            if epoch + 1 < train_cfg.epochs:
-                features.prefetch(epoch + 1)
-            x, y = epoch_inputs(feats, labels, config, epoch, num_classes)
-            lr = learning_rate(train_cfg, epoch)
-            optimizer.learning_rate.assign(lr)
-            fit = model.fit(x, y, batch_size=train_cfg.batch_size, epochs=1, shuffle=False,
-                            verbose=0)
-            current = [v.numpy() for v in model.variables]
-            if train_cfg.weight_averaging:
-                ema = update_average(ema, current, train_cfg.weight_averaging)
-                for var, value in zip(model.variables, ema, strict=True):
-                    var.assign(value)
-            probs = model.predict(val_x, batch_size=512, verbose=0)
-            val_acc = float(np.mean(np.argmax(probs, 1) == val.labels))
-            history.append({"epoch": epoch + 1, "loss": float(fit.history["loss"][0]),
-                            "val_accuracy": val_acc, "learning_rate": lr,
-                            "seconds": round(time.monotonic() - t0, 2)})
-            if val_acc > best_acc or train_cfg.keep == "last":
-                best_acc, best_vars = val_acc, [v.numpy() for v in model.variables]
-            for var, value in zip(model.variables, current, strict=True):
-                var.assign(value)
-            if bar is not None:
-                bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val_acc:.3f}")
-                bar.update(1)
+        result = train(config, None, out, data=data, progress=False, prepare_model=prepare,
+                       run_info=run_info, log=lambda _: None,
+                       on_epoch_end=(lambda _: bar.update(1)) if bar is not None else None)
     finally:
-        features.close()
         if bar is not None:
             bar.close()
-    assert best_vars is not None
-    for var, value in zip(model.variables, best_vars, strict=True):
-        var.assign(value)
-    kept = max(history, key=lambda r: r["val_accuracy"])["epoch"] if train_cfg.keep == "best" \
-        else history[-1]["epoch"]
-    clean = build_model(config.model, config.frontend, num_classes=num_classes)
-    clean.set_weights(model.get_weights())
-    with atomic_path(out / "model.keras") as tmp:
-        clean.save(tmp)
-    atomic_write_text(out / "history.json", json.dumps(
-        {"kept_epoch": kept, "kept_val_accuracy": best_acc, "epochs": history}, indent=2) + "\n")
-    log(f"train: kept epoch {kept} of {len(history)}, validation accuracy {best_acc:.4f}")
-    return clean, history
+    log(f"train: kept epoch {result.best_epoch} of {result.epochs_run}, validation "
+        f"accuracy {result.best_val_accuracy:.4f}")
+    return load_float_model(out / FLOAT_MODEL_NAME)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,13 +375,11 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     frontend = dataclasses.replace(config.frontend, clip_ms=clip_ms)
     config = dataclasses.replace(config, frontend=frontend)
     data = WakewordData(phrase, spec, takes, config.data, frontend, data_dir, recorded)
-    atomic_write_text(out / "config.json", json.dumps(
-        {"phrase": phrase, "labels": list(labels), **config.to_dict(),
-         "wakeword": to_dict(spec), "data_fingerprint": data.fingerprint,
-         "backbone": None if backbone is None else backbone.record(),
-         "recordings": None if recordings is None else str(recordings),
-         "speech_commands": None if data_dir is None else str(data_dir),
-         "counts": data.counts()}, indent=2) + "\n")
+    run_info = {"phrase": phrase, "labels": list(labels), "wakeword": to_dict(spec),
+                "backbone": None if backbone is None else backbone.record(),
+                "recordings": None if recordings is None else str(recordings),
+                "speech_commands": None if data_dir is None else str(data_dir),
+                "counts": data.counts()}
     if bar is not None:
         bar.update(1)
         bar.close()
@@ -439,8 +387,8 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     log(f"data: clip {clip_ms:g} ms, {data.counts()} ({seconds['data']:.0f} s)")
 
     t0 = time.monotonic()
-    model, _ = train_float(data, config, out, bars, log, backbone,
-                           spec.backbone_trainable_blocks)
+    model = train_float(data, config, out, bars, log, backbone,
+                        spec.backbone_trainable_blocks, run_info)
     seconds["train"] = time.monotonic() - t0
 
     t0 = time.monotonic()
