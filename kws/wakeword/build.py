@@ -345,6 +345,9 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
     out = Path(out)
     if (out / "model.keras").exists() or (out / "model.tflite").exists():
         raise ConfigError(f"--out {out}: already holds a wake-word model (choose a new folder)")
+    if (out / "checkpoint.npz").exists():
+        raise ConfigError(f"--out {out}: holds an unfinished wake-word run (remove its "
+                          "checkpoint.npz to train again; its synthesized takes are reused)")
     check_out_dir(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     bars = _bar(progress)
