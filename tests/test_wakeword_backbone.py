@@ -131,3 +131,12 @@ def test_trainable_blocks_train_the_last_block(tmp_path: Path) -> None:
     wrong = build_model(dataclasses.replace(cfg, stem_filters=4), num_classes=3)
     with pytest.raises(ConfigError, match="stem_conv is missing or has other shapes"):
         load_body(wrong, source, 1)
+
+
+def test_a_killed_run_is_refused_with_what_to_remove(tmp_path: Path) -> None:
+    from kws.wakeword.build import build_wakeword
+
+    (tmp_path / "ww").mkdir()
+    (tmp_path / "ww" / "checkpoint.npz").write_bytes(b"")
+    with pytest.raises(ConfigError, match="remove its checkpoint.npz"):
+        build_wakeword("stop", tmp_path / "ww", TINY, progress=False)
