@@ -60,6 +60,11 @@ def test_share_inside_counts_frames_by_their_centre() -> None:
 ])
 def test_window_label_rule(shares: tuple, labels: tuple, want: int) -> None:
     assert window_label(shares, labels) == want
+    # The same rule in another label set (a wake word's: phrase 0, _unknown_ 1, _silence_ 2;
+    # "no" stands for a second phrase, id 3): the ids are the caller's.
+    ids = {YES: 0, UNK: 1, SIL: 2, NO: 3}
+    assert window_label(shares, tuple(ids[x] for x in labels), silence_id=2,
+                        unknown_id=1) == ids[want]
 
 
 def test_window_maker_places_three_clips_and_labels_them() -> None:

@@ -28,7 +28,14 @@ from kws.data.augment import Augmenter, example_rng, to_int16
 from kws.data.cache import FeatureCache, audio_digest, default_cache_dir
 from kws.data.clips import load_noise, load_split_audio
 from kws.data.config import ADDED_LATER, DataConfig
-from kws.data.index import BACKGROUND_NOISE_DIR, CLIP_SAMPLES, SAMPLE_RATE_HZ, index_dataset
+from kws.data.index import (
+    BACKGROUND_NOISE_DIR,
+    CLIP_SAMPLES,
+    SAMPLE_RATE_HZ,
+    SILENCE_ID,
+    UNKNOWN_ID,
+    index_dataset,
+)
 from kws.data.windows import WindowMaker
 from kws.errors import DataError
 from kws.frontend import mfcc_batch
@@ -83,11 +90,13 @@ def save_negatives(path: str | Path, negatives: ClipSet) -> None:
 
 
 def epoch_examples(augmenter: Augmenter, clips: ClipSet, seed: int, epoch: int,
-                   negatives: ClipSet | None = None) -> ClipSet:
+                   negatives: ClipSet | None = None, silence_id: int = SILENCE_ID,
+                   unknown_id: int = UNKNOWN_ID) -> ClipSet:
     """Every training example of one epoch (see the module docstring).
 
     clips: the training clips (int16 (n, samples)); ``augmenter.config.stream_windows``
-    x n stream windows follow them, then the negatives. Returns int16 audio and labels.
+    x n stream windows follow them (labelled by kws.data.windows' rule with these ids of
+    _silence_ and _unknown_), then the negatives. Returns int16 audio and labels.
     """
     cfg = augmenter.config
     n, samples = clips.audio.shape
@@ -102,7 +111,7 @@ def epoch_examples(augmenter: Augmenter, clips: ClipSet, seed: int, epoch: int,
         x = augmenter.place(voiced[i], place_rng)
         audio[i] = to_int16(augmenter.add_noise(x, noise_rng))
     labels[:n] = clips.labels
-    maker = WindowMaker(clips.labels)
+    maker = WindowMaker(clips.labels, silence_id, unknown_id)
     for j in range(windows):
         _, place_rng, noise_rng = augmenter.stages(example_rng(seed, epoch, n + j))
         window, labels[n + j] = maker.make(voiced, place_rng)

@@ -70,24 +70,29 @@ def share_inside(energy: np.ndarray, start: int, window: int) -> float:
     return float(energy[inside].sum() / total)
 
 
-def window_label(shares: Sequence[float], labels: Sequence[int]) -> int:
+def window_label(shares: Sequence[float], labels: Sequence[int],
+                 silence_id: int = SILENCE_ID, unknown_id: int = UNKNOWN_ID) -> int:
     """The label of a window (see the module docstring) from each word's share inside and
-    its class id (kws.labels order); _silence_ clips are ignored."""
+    its class id; _silence_ clips are ignored. ``silence_id`` / ``unknown_id``: the ids of
+    _silence_ and _unknown_ in the label set (default kws.labels order; a wake word's set
+    has its own)."""
     keywords = {lab for s, lab in zip(shares, labels, strict=True)
-                if lab not in (SILENCE_ID, UNKNOWN_ID) and s >= WINDOW_KEYWORD_SHARE}
+                if lab not in (silence_id, unknown_id) and s >= WINDOW_KEYWORD_SHARE}
     if len(keywords) == 1:
         return keywords.pop()
-    if keywords or any(s >= WINDOW_FRAGMENT_SHARE and lab != SILENCE_ID
+    if keywords or any(s >= WINDOW_FRAGMENT_SHARE and lab != silence_id
                        for s, lab in zip(shares, labels, strict=True)):
-        return UNKNOWN_ID
-    return SILENCE_ID
+        return unknown_id
+    return silence_id
 
 
 class WindowMaker:
     """Stream windows from a set of clips (see the module docstring)."""
 
-    def __init__(self, labels: np.ndarray) -> None:
+    def __init__(self, labels: np.ndarray, silence_id: int = SILENCE_ID,
+                 unknown_id: int = UNKNOWN_ID) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
+        self.silence_id, self.unknown_id = silence_id, unknown_id
 
     def make(self, voiced: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """One window. voiced: float (clips, n), the epoch's voiced clips (kws.data.Augmenter
@@ -106,4 +111,4 @@ class WindowMaker:
                 out[lo:hi] += voiced[pick, lo - start:hi - start]
             shares.append(share_inside(energy[k], start, n))
             labels.append(int(self.labels[pick]))
-        return out, window_label(shares, labels)
+        return out, window_label(shares, labels, self.silence_id, self.unknown_id)

@@ -37,7 +37,6 @@ from kws import validate as check
 from kws.config import FrontendConfig
 from kws.data.augment import Augmenter, to_int16
 from kws.data.config import DataConfig
-from kws.data.index import SILENCE_ID, UNKNOWN_ID
 from kws.data.synth import read_words
 from kws.data.training import ClipSet, concat, epoch_examples
 from kws.data.windows import speech_energy
@@ -295,9 +294,6 @@ def synthesize_takes(phrase: str, spec: WakewordSpec, cache_dir: Path | None = N
 # The dataset kws.wakeword.train trains on
 # --------------------------------------------------------------------------------------------
 
-_INTERNAL = {0: 0, UNKNOWN_ID: 1, SILENCE_ID: 2}
-"""Ids inside epoch_examples (kws.data.windows' rule knows _unknown_ and _silence_ by their
-Speech Commands ids) -> the output order of wakeword_labels (phrase, _unknown_, _silence_)."""
 PHRASE, UNKNOWN_OUT, SILENCE_OUT = 0, 1, 2
 """Output ids of wakeword_labels."""
 
@@ -436,10 +432,8 @@ class WakewordData:
         """The augmented examples of one epoch (kws.data.training.epoch_examples: clips,
         then DataConfig.stream_windows x clips stream windows), labels in output order."""
         clips = concat([self.clips(s) for s in splits])
-        to_internal = {v: k for k, v in _INTERNAL.items()}
-        internal = ClipSet(clips.audio, np.array([to_internal[int(x)] for x in clips.labels]))
-        out = epoch_examples(self.augmenter, internal, seed, epoch)
-        return ClipSet(out.audio, np.array([_INTERNAL[int(x)] for x in out.labels], np.int64))
+        return epoch_examples(self.augmenter, clips, seed, epoch, silence_id=SILENCE_OUT,
+                              unknown_id=UNKNOWN_OUT)
 
     @property
     def fingerprint(self) -> str:
