@@ -201,3 +201,36 @@ def test_refusals_name_the_value(run, tmp_path: Path) -> None:
     bad.write_text("wakeword:\n  families: [espeak, klingon]\n")
     with pytest.raises(ConfigError, match="klingon"):
         load_wakeword_config(bad)
+
+
+def test_tune_detector_retunes_a_wakeword_on_its_own_run(run, tmp_path: Path,
+                                                         capsys) -> None:
+    import shutil
+
+    from kws.cli import main
+    from kws.runtime import KwsModel
+
+    result, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(result.out, copy)
+    model = copy / "model.tflite"
+    before = KwsModel(model).metadata["detector_tuning"]
+    assert before["fa_per_hour_per_keyword"] == 1.0
+    assert main(["tune-detector", str(model), "--fa-per-hour", "30"]) == 0
+    after = KwsModel(model).metadata["detector_tuning"]
+    assert after["fa_per_hour_per_keyword"] == 30.0 and after["split"] == "held-out takes"
+    manifest = json.loads((copy / "manifest.json").read_text())
+    import hashlib
+    assert manifest["files"]["model.tflite"]["sha256"] == hashlib.sha256(
+        model.read_bytes()).hexdigest()
+    assert "stamped into" in capsys.readouterr().out
+    assert main(["tune-detector", str(model), "--dry-run"]) == 2
+    assert "--dry-run, --tune-split and --also-budgets are for Speech Commands" in \
+        capsys.readouterr().err
+    config = json.loads((copy / "config.json").read_text())
+    config["wakeword"]["holdout_every"] = 4             # other held-out takes: other data
+    (copy / "config.json").write_text(json.dumps(config))
+    assert main(["tune-detector", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "the data differ from those the run trained with" in err and len(
+        err.strip().splitlines()) == 1

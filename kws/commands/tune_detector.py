@@ -1,5 +1,8 @@
 """``kws tune-detector MODEL --data DIR``: tune and stamp a model's detector defaults.
 
+A ``kws wakeword`` model is tuned again on the streams of its own run instead
+(kws.wakeword.build.retune_wakeword: its held-out takes among held-out negatives).
+
 Also run by ``kws quantize`` at the end (unless ``--detector`` or ``--no-tune``).
 """
 
@@ -38,9 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "sweep the detector (averaging window, minimum count, suppression, "
                     "threshold) at the laptop's hop and at the board's hop, and write the "
                     "setting with the lowest false-reject rate within the false-accept "
-                    "budget into the model's metadata (weights unchanged).")
+                    "budget into the model's metadata (weights unchanged). A kws wakeword "
+                    "model tunes again on its run's held-out takes (only --fa-per-hour "
+                    "applies).")
     p.add_argument("model", type=Path, help="model .tflite (rewritten in place)")
-    p.add_argument("--data", type=Path, required=True, help="Speech Commands folder")
+    p.add_argument("--data", type=Path, default=None,
+                   help="Speech Commands folder (a kws wakeword model: default its run's)")
     add_tuning_options(p)
     p.add_argument("--also-budgets", type=float, nargs="+", default=[],
                    help="also print the best setting at these budgets (to compare models)")
@@ -117,6 +123,23 @@ def tune_model(model_path: Path, data_dir: Path, spec: Any, split: str | None = 
 
 
 def run(args: argparse.Namespace) -> int:
+    from kws.errors import ConfigError
+    from kws.runtime import KwsModel
+
+    if KwsModel(args.model).metadata.get("wakeword"):
+        # A wake word tunes on the held-out takes of its own run (kws.wakeword.build).
+        if args.dry_run or args.tune_split or args.also_budgets:
+            raise ConfigError(f"{args.model}: a kws wakeword model tunes on its run's "
+                              "held-out takes; --dry-run, --tune-split and --also-budgets "
+                              "are for Speech Commands models")
+        from kws.wakeword.build import retune_wakeword
+
+        retune_wakeword(args.model, args.data, args.fa_per_hour)
+        print(f"stamped into {args.model}")
+        return 0
+    if args.data is None:
+        raise ConfigError("--data DIR is needed: the Speech Commands folder whose streams "
+                          "tune the detector")
     tune_model(args.model, args.data, tuning_spec(args), args.tune_split,
                write=not args.dry_run, also_budgets=tuple(args.also_budgets))
     return 0

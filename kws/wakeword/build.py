@@ -314,6 +314,54 @@ def tune_model(model_path: Path, data: WakewordData, spec: WakewordSpec,
     return summary
 
 
+def retune_wakeword(model_path: Path, data_dir: str | Path | None = None,
+                    fa_per_hour: float | None = None, progress: bool = False,
+                    log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Tune the detectors of a ``kws wakeword`` model again (``kws tune-detector`` on one:
+    another budget, or the board's hop after ``kws measure-board``) on the streams its run
+    made: the run folder beside the model gives the phrase, the recipe, the cached takes
+    and the recordings; ``data_dir`` (default: the run's) the Speech Commands words.
+    DataError when the data are not the run's (fingerprint)."""
+    from kws.config import load_json
+    from kws.run import run_config_from_dict
+
+    run = Path(model_path).parent
+    if not (run / "config.json").is_file():
+        raise ConfigError(f"{model_path}: a wake-word model, but {run} has no config.json "
+                          "(tune it in the run folder kws wakeword made)")
+    raw = load_json(run / "config.json", "run config")
+    if "phrase" not in raw or "wakeword" not in raw:
+        raise ConfigError(f"{run / 'config.json'}: not the config of a kws wakeword run")
+    config = run_config_from_dict(raw)
+    spec = from_dict(WakewordSpec, raw["wakeword"], "wakeword.")
+    data_dir = data_dir if data_dir is not None else raw.get("speech_commands")
+    bars = _bar(progress)
+    takes = synthesize_takes(raw["phrase"], spec, run, _dataset_words(data_dir), bars)
+    recorded = read_recordings(raw["recordings"]) if raw.get("recordings") else None
+    data = WakewordData(raw["phrase"], spec, takes, config.data, config.frontend, data_dir,
+                        recorded)
+    if data.fingerprint != raw.get("data_fingerprint"):
+        raise DataError(f"{run}: the data differ from those the run trained with "
+                        "(another --data, changed recordings or takes); tune with the "
+                        "run's own")
+    if fa_per_hour is not None:                       # the data keep the run's spec
+        spec = dataclasses.replace(spec, fa_per_hour=fa_per_hour)
+    return tune_model(Path(model_path), data, spec, bars, log)
+
+
+def _dataset_words(data_dir: str | Path | None) -> list[str]:
+    """The word folders of a Speech Commands folder (none without one)."""
+    if data_dir is None:
+        return []
+    from kws.data.index import BACKGROUND_NOISE_DIR
+
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"--data {root}: no such folder")
+    return sorted(p.name for p in root.iterdir()
+                  if p.is_dir() and p.name != BACKGROUND_NOISE_DIR)
+
+
 # --------------------------------------------------------------------------------------------
 # The whole job
 # --------------------------------------------------------------------------------------------
@@ -355,16 +403,7 @@ def build_wakeword(phrase: str, out: str | Path, config_path: str | Path = DEFAU
 
     t0 = time.monotonic()
     recorded = read_recordings(recordings) if recordings is not None else None
-    extra_words: list[str] = []
-    if data_dir is not None:
-        from kws.data.index import BACKGROUND_NOISE_DIR
-
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(f"--data {root}: no such folder")
-        extra_words = sorted(p.name for p in root.iterdir()
-                             if p.is_dir() and p.name != BACKGROUND_NOISE_DIR)
-    takes = synthesize_takes(phrase, spec, out, extra_words, bars)
+    takes = synthesize_takes(phrase, spec, out, _dataset_words(data_dir), bars)
     seconds["voices"] = time.monotonic() - t0
     n_phrase = sum(k == "phrase" for k in takes.kinds)
     log(f"voices: {len(takes.audio)} takes ({n_phrase} of {phrase!r}, "
