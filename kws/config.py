@@ -415,7 +415,9 @@ class TrainConfig:
     (0 = off; 0.9 averages roughly the last 10 epochs); validation and the kept model use
     the average."""
     teachers: tuple[str, ...] = ()
-    """Run folders whose float models (model.keras, averaged) teach: knowledge distillation."""
+    """Run folders whose float models (model.keras, averaged) teach, or int8 kws models
+    (``.tflite``, e.g. kws/assets/default_model.tflite: their dequantized scores):
+    knowledge distillation."""
     distill_weight: float = 0.0
     """Share of the teachers' probabilities in the training target (0 = labels only)."""
     early_stopping_patience: int = 0

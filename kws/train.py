@@ -220,6 +220,35 @@ def epoch_inputs(feats: np.ndarray, labels: np.ndarray, config: RunConfig, epoch
                  epoch_rng(train_cfg.seed, epoch, MIXUP_PURPOSE))
 
 
+class TfliteTeacher:
+    """An int8 kws model (.tflite with kws metadata) as a teacher: ``predict`` takes the
+    float model input (batch, frames, coeffs, 1; int8 codes as floats, after SpecAugment)
+    and returns its dequantized scores, float32 (batch, labels) in [0, 1)."""
+
+    def __init__(self, path: Path) -> None:
+        from kws.runtime import KwsModel
+
+        self.model = KwsModel(path)
+
+    def predict(self, x: np.ndarray, batch_size: int = 512, verbose: int = 0) -> np.ndarray:
+        codes = np.clip(np.rint(np.asarray(x)[..., 0]), -128, 127).astype(np.int8)
+        return self.model.probabilities(codes)
+
+
+def load_teacher(source: str, labels: Sequence[str]) -> Any:
+    """A teacher: a run folder (its float model.keras) or an int8 ``.tflite`` kws model
+    (:class:`TfliteTeacher`, e.g. the shipped model); ConfigError when a .tflite has other
+    labels than the student."""
+    path = Path(source)
+    if path.suffix == ".tflite":
+        teacher = TfliteTeacher(path)
+        if tuple(teacher.model.labels) != tuple(labels):
+            raise ConfigError(f"teacher {path}: labels {list(teacher.model.labels)} are not "
+                              f"the student's {list(labels)}")
+        return teacher
+    return load_float_model(path / FLOAT_MODEL_NAME)
+
+
 def _log(message: str) -> None:
     print(message, flush=True)
 
@@ -324,7 +353,7 @@ def train(config_path: str | Path | RunConfig, data_dir: str | Path | None,
     best_acc, best_epoch, wait = checkpoint.best_acc, checkpoint.best_epoch, checkpoint.wait
     best_vars, ema_vars = checkpoint.best, checkpoint.ema
 
-    teachers = [load_float_model(Path(run) / FLOAT_MODEL_NAME) for run in train_cfg.teachers]
+    teachers = [load_teacher(t, outputs) for t in train_cfg.teachers]
     features = EpochFeatures(data, train_cfg.train_splits, config.frontend, train_cfg,
                              Path(cache_dir) if cache_dir else None)
     verbose = (1 if sys.stdout.isatty() else 0) if progress is None else int(progress)

@@ -303,3 +303,28 @@ def test_quantize_writes_the_given_detector_defaults(tiny_run, tmp_path: Path,
     tuned = DetectorConfig(threshold=180, suppression_ms=1500, keywords=("yes", "no"))
     quantize_run(run, mini_dir, data=data, detector=tuned, splits=("validation",))
     assert KwsModel(run / "model.tflite").detector_config == tuned
+
+
+def test_an_int8_model_teaches_with_its_dequantized_scores(tiny_run, tmp_path: Path,
+                                                           mini_dir: Path) -> None:
+    """kws.train.TfliteTeacher: the shipped model as a teacher gives LiteRT's probabilities
+    of the codes (after rounding the float input), and a teacher with other labels is
+    refused."""
+    from kws.data.config import DataConfig
+    from kws.data.training import SpeechCommandsData
+    from kws.frontend import mfcc_batch
+    from kws.runtime import KwsModel
+    from kws.train import load_teacher
+
+    shipped = REPO / "kws" / "assets" / "default_model.tflite"
+    teacher = load_teacher(str(shipped), LABELS)
+    clips = SpeechCommandsData(mini_dir, DataConfig()).clips("validation")
+    codes = mfcc_batch(clips.audio[:40], FrontendConfig())
+    probs = teacher.predict(codes.astype(np.float32)[..., None] + 0.2)   # rounds back
+    model = KwsModel(shipped)
+    want = (model.predict(codes).astype(np.float32) + 128) / 256
+    np.testing.assert_array_equal(probs, want)
+    assert probs.shape == (40, len(LABELS)) and np.all(np.abs(probs.sum(1) - 1) < 0.05)
+    with pytest.raises(ConfigError, match="are not the student's"):
+        load_teacher(str(shipped), ("stop", "_unknown_", "_silence_"))
+    assert load_teacher(str(tiny_run[0]), LABELS).output_shape == (None, len(LABELS))
