@@ -348,7 +348,7 @@ def train(config_path: str | Path | RunConfig, data_dir: str | Path | None,
     else:
         _restore(model, optimizer, checkpoint, ckpt_path)
         log(f"resuming {out} after epoch {checkpoint.epoch} (best validation accuracy "
-             f"{checkpoint.best_acc:.4f} at epoch {checkpoint.best_epoch})")
+            f"{checkpoint.best_acc:.4f} at epoch {checkpoint.best_epoch})")
     start, history = checkpoint.epoch, list(checkpoint.history)
     best_acc, best_epoch, wait = checkpoint.best_acc, checkpoint.best_epoch, checkpoint.wait
     best_vars, ema_vars = checkpoint.best, checkpoint.ema
@@ -399,8 +399,8 @@ def train(config_path: str | Path | RunConfig, data_dir: str | Path | None,
                        optimizer=[v.numpy() for v in optimizer.variables], best=best_vars,
                        ema=ema_vars).save(ckpt_path)
             log(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {row['loss']:.4f} "
-                 f"acc {row['accuracy']:.4f} val_loss {val_loss:.4f} val_acc {val_acc:.4f} "
-                 f"lr {lr:.2e} ({row['seconds']:.1f} s)")
+                f"acc {row['accuracy']:.4f} val_loss {val_loss:.4f} val_acc {val_acc:.4f} "
+                f"lr {lr:.2e} ({row['seconds']:.1f} s)")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1)
     finally:
@@ -408,7 +408,7 @@ def train(config_path: str | Path | RunConfig, data_dir: str | Path | None,
 
     if stopped_early:
         log(f"early stop: no better validation accuracy for "
-             f"{train_cfg.early_stopping_patience} epochs")
+            f"{train_cfg.early_stopping_patience} epochs")
     for var, value in zip(model.variables, best_vars, strict=True):
         var.assign(value)
     save_float_model(model, config, out / FLOAT_MODEL_NAME, len(outputs))
@@ -425,7 +425,7 @@ def train(config_path: str | Path | RunConfig, data_dir: str | Path | None,
     note = " (trained on validation: not held out)" if "validation" in train_cfg.train_splits \
         else ""
     log(f"kept epoch {best_epoch} ({train_cfg.keep}), validation accuracy {best_acc:.4f}"
-         f"{note}; float model {out / FLOAT_MODEL_NAME}")
+        f"{note}; float model {out / FLOAT_MODEL_NAME}")
     return TrainResult(best_acc, best_epoch, len(history), out)
 
 
