@@ -73,10 +73,8 @@ uint32_t g_overruns = 0;                   // times the ring overflowed (audio w
 kws_stream_t g_stream;
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
-const KwsDetectorConfig kDetectorConfig = {
-    KWS_NUM_LABELS,         kThresholds,       kWake,
-    KWS_DET_NUM_WAKE,       KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT,
-    KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS};
+const KwsDetectorConfig kDetectorConfig =
+    KWS_DETECTOR_CONFIG_FROM_SETTINGS(kThresholds, kWake);
 const char *const kLabels[KWS_NUM_LABELS] = KWS_LABELS;
 
 // ---- TFLite Micro ----------------------------------------------------------------------------

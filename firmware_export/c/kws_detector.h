@@ -60,6 +60,13 @@ typedef struct {
   int32_t max_results;       /* ring rows in use, 1..KWS_DETECTOR_MAX_RESULTS */
 } KwsDetectorConfig;
 
+/* The configuration a generated kws_model_settings.h spells (KWS_NUM_LABELS, KWS_DET_*), in
+   this struct's field order; expand it where those settings are included, with the arrays
+   made from KWS_DET_THRESHOLDS and KWS_DET_WAKE. */
+#define KWS_DETECTOR_CONFIG_FROM_SETTINGS(thresholds, wake)                               \
+  {KWS_NUM_LABELS,           (thresholds),      (wake),                 KWS_DET_NUM_WAKE, \
+   KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT, KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS}
+
 /* The working state (kws.detector.DetectorState): the ring of stored results. */
 typedef struct {
   const KwsDetectorConfig *config;

@@ -40,10 +40,8 @@ alignas(16) uint8_t g_arena[KWS_TENSOR_ARENA_SIZE];
 kws_stream_t g_stream;  // front end, frame history, schedule, times and detector
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
-const KwsDetectorConfig kDetectorConfig = {
-    KWS_NUM_LABELS,         kThresholds,       kWake,
-    KWS_DET_NUM_WAKE,       KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT,
-    KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS};
+const KwsDetectorConfig kDetectorConfig =
+    KWS_DETECTOR_CONFIG_FROM_SETTINGS(kThresholds, kWake);
 const char *const kLabels[KWS_NUM_LABELS] = KWS_LABELS;
 
 int Fail(const char *why) {

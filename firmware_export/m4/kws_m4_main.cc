@@ -72,10 +72,8 @@ uint32_t g_frontend_frames = 0;  // frames those calls completed
 kws_stream_t g_stream;  // the stream mode: the pipeline of generic/main.cc (kws_stream.c)
 const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
-const KwsDetectorConfig kDetectorConfig = {
-    KWS_NUM_LABELS,         kThresholds,       kWake,
-    KWS_DET_NUM_WAKE,       KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT,
-    KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS};
+const KwsDetectorConfig kDetectorConfig =
+    KWS_DETECTOR_CONFIG_FROM_SETTINGS(kThresholds, kWake);
 
 // Mean ticks of each node of the graph over the inferences timed (tflite's profiler hook:
 // MicroGraph::InvokeSubgraph opens one event per node, tagged with the operator's name).

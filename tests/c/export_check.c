@@ -25,10 +25,8 @@
 
 static const int32_t kThresholds[KWS_NUM_LABELS] = KWS_DET_THRESHOLDS;
 static const int32_t kWake[KWS_DET_NUM_WAKE] = KWS_DET_WAKE;
-static const KwsDetectorConfig kConfig = {
-    KWS_NUM_LABELS,         kThresholds,       kWake,
-    KWS_DET_NUM_WAKE,       KWS_DET_AVERAGE_WINDOW_MS, KWS_DET_MIN_COUNT,
-    KWS_DET_SUPPRESSION_MS, KWS_DET_MAX_RESULTS};
+static const KwsDetectorConfig kConfig =
+    KWS_DETECTOR_CONFIG_FROM_SETTINGS(kThresholds, kWake);
 static const char *const kLabels[KWS_NUM_LABELS] = KWS_LABELS;
 
 static kws_frontend_t g_frontend;
