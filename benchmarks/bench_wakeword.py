@@ -173,6 +173,9 @@ def main() -> int:
     ap.add_argument("--backbone", type=Path, default=None,
                     help="a kws train run without the word (configs/experiments/"
                          "wakeword_backbone_no_stop.yaml) for the backbone arms")
+    ap.add_argument("--backbone-trainable-blocks", type=int, default=None,
+                    help="override wakeword.backbone_trainable_blocks (default: the "
+                         "config's)")
     args = ap.parse_args()
     if any(a.startswith("backbone") for a in args.arms) and args.backbone is None:
         ap.error("the backbone arms need --backbone RUN")
@@ -212,7 +215,11 @@ def main() -> int:
                 shutil.copy(cache, out / cache.name)
         t1 = time.monotonic()
         with_takes = arm.endswith("recordings")
-        overrides = {"backbone": str(args.backbone)} if arm.startswith("backbone") else None
+        overrides: dict[str, Any] | None = None
+        if arm.startswith("backbone"):
+            overrides = {"backbone": str(args.backbone)}
+            if args.backbone_trainable_blocks is not None:
+                overrides["backbone_trainable_blocks"] = args.backbone_trainable_blocks
         result = build_wakeword(PHRASE, out, args.config, MINI,
                                 rec_dir if with_takes else None, args.epochs,
                                 progress=False, spec_overrides=overrides)
