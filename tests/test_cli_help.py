@@ -145,6 +145,7 @@ def test_missing_optional_module_is_one_line_with_the_install_command(
     assert lines[0].startswith(f"kws {argv[0]}: error: needs "), lines[0]
     assert f"'{extra}' extra: pip install " in lines[0] and f"[{extra}]'" in lines[0]
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing written
+    assert not (tmp_path / "run").exists()                       # no empty run folder
 
 
 def test_list_devices_without_an_input_says_so(monkeypatch: pytest.MonkeyPatch,

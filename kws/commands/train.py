@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from kws.commands import add_feature_cache_option
+from kws.commands import add_feature_cache_option, require_module
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+    require_module("tensorflow")        # before the run folder is made
     from kws.train import train
 
     result = train(args.config, args.data, args.out, resume=args.resume, epochs=args.epochs,
