@@ -27,6 +27,7 @@ Steps, each safe to interrupt:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import gzip
 import hashlib
@@ -155,18 +156,26 @@ def download_speech_commands(dest: str | Path | None = None, version: str = "0.0
         _check_layout(final, f"{final} exists but")
         say(f"{final} is already there: nothing to do")
         return final
+    made_dest = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     archive = dest / f"{name}.tar.gz"
-    if archive.is_file():
-        say(f"found {archive}; verifying it")
-        _verify(archive, expected, progress, delete_on_mismatch=True)
-    else:
-        part = dest / f"{name}.tar.gz.part"
-        _download(url, part, release.size_bytes, dest, retries=retries, backoff_s=backoff_s,
-                  stall_timeout_s=stall_timeout_s, deadline_s=deadline_s, progress=progress,
-                  disk_usage=disk_usage, sleep=sleep, say=say)
-        _verify(part, expected, progress, delete_on_mismatch=True)
-        os.replace(part, archive)
+    try:
+        if archive.is_file():
+            say(f"found {archive}; verifying it")
+            _verify(archive, expected, progress, delete_on_mismatch=True)
+        else:
+            part = dest / f"{name}.tar.gz.part"
+            _download(url, part, release.size_bytes, dest, retries=retries,
+                      backoff_s=backoff_s, stall_timeout_s=stall_timeout_s,
+                      deadline_s=deadline_s, progress=progress, disk_usage=disk_usage,
+                      sleep=sleep, say=say)
+            _verify(part, expected, progress, delete_on_mismatch=True)
+            os.replace(part, archive)
+    except BaseException:
+        if made_dest:                 # a folder this run made and left empty goes again;
+            with contextlib.suppress(OSError):   # one with a .part file stays for resume
+                dest.rmdir()
+        raise
     try:
         extract_safely(archive, final, progress=progress, max_bytes=max_extract_bytes,
                        max_files=max_extract_files)

@@ -261,7 +261,7 @@ def test_wrong_checksum_is_a_clear_error_and_leaves_nothing(server: Server,
     dest = tmp_path / "data"
     with pytest.raises(DataError, match=r"checksum mismatch .* expected 0{64}"):
         _get(server, dest, "0" * 64)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # the bad archive is deleted, and the folder this run made
 
 
 def test_full_disk_is_refused_before_downloading(server: Server, files: dict[str, bytes],
@@ -277,7 +277,7 @@ def test_full_disk_is_refused_before_downloading(server: Server, files: dict[str
     with pytest.raises(DataError, match="not enough disk space .* 0.00 GB free"):
         _get(server, dest, sha, disk_usage=tiny_disk)
     assert asked == [dest]
-    assert list(dest.iterdir()) == []  # not a byte written
+    assert not dest.exists()  # not a byte written, and the folder this run made is gone
 
 
 def test_http_error_is_not_retried(server: Server, tmp_path: Path) -> None:
@@ -509,8 +509,10 @@ def test_default_bounds_fit_the_real_archive_with_margin() -> None:
 
 
 def _left_behind(tmp_path: Path, dest: Path) -> list[str]:
-    assert list(tmp_path.iterdir()) == [dest]  # nothing beside dest
-    return sorted(p.name for p in dest.iterdir())
+    """What a failed run left in ``dest``: [] when it left nothing (a folder it made and
+    that stayed empty is removed again)."""
+    assert list(tmp_path.iterdir()) in ([dest], [])  # nothing beside dest
+    return sorted(p.name for p in dest.iterdir()) if dest.exists() else []
 
 
 def test_stalled_server_times_out_and_the_download_resumes_later(
@@ -612,7 +614,7 @@ def test_unreachable_host_fails_at_once_in_one_line(url: str, said: str, tmp_pat
     assert err.startswith("kws download: error: cannot download ") and said in err, err
     assert "\n" not in err and "retry" not in err and "interrupted" not in err
     assert ".part" not in err  # nothing was written, so no partial file is named
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # the folder this run made is not left behind, empty
 
 
 def test_official_archive_is_fetched_over_https() -> None:
@@ -626,3 +628,13 @@ def test_nothing_downloaded_is_not_called_a_resume(server: Server, tmp_path: Pat
     with pytest.raises(DataError, match=r"failed after 2 attempts \(HTTP 503 .*\); nothing "
                                         r"was downloaded; run again to retry$"):
         _get(server, tmp_path / "data", "0" * 64, retries=1)
+
+
+def test_a_failed_run_keeps_a_destination_that_was_already_there(tmp_path: Path,
+                                                                 capsys) -> None:
+    dest = tmp_path / "mine"
+    dest.mkdir()
+    url = f"http://127.0.0.1:{_free_port()}/speech_commands_v0.02.tar.gz"
+    assert main(["download", "--dest", str(dest), "--url", url, "--no-progress"]) == 2
+    assert "refused the connection" in capsys.readouterr().err
+    assert dest.is_dir() and list(dest.iterdir()) == []
