@@ -47,6 +47,7 @@ from kws.audio import read_audio, write_wav  # noqa: E402
 from kws.data.clips import load_noise, read_clip  # noqa: E402
 from kws.data.config import DataConfig  # noqa: E402
 from kws.data.index import BACKGROUND_NOISE_DIR, index_dataset  # noqa: E402
+from kws.data.splits import speaker_of  # noqa: E402
 from kws.wakeword.build import clip_stream  # noqa: E402
 from kws.wakeword.data import cut_spoken  # noqa: E402
 
@@ -70,7 +71,7 @@ def real_takes(index: Any) -> tuple[list[np.ndarray], list[np.ndarray], list[Pat
         if not p.name.startswith(SPEAKER):
             take = cut_spoken(read_audio(p))
             test_stop.append(take)
-            if p.name.split("_", 1)[0] not in heard:
+            if speaker_of(p) not in heard:
                 unheard.append(take)
     mine = [p for p in stops if p.name.startswith(SPEAKER)][:RECORDINGS]
     others = [cut_spoken(read_clip(c)) for c in index.split("test")
