@@ -238,7 +238,7 @@ class TfliteTeacher:
 def load_teacher(source: str, labels: Sequence[str]) -> Any:
     """A teacher: a run folder (its float model.keras) or an int8 ``.tflite`` kws model
     (:class:`TfliteTeacher`, e.g. the shipped model); ConfigError when a .tflite has other
-    labels than the student."""
+    labels than the student, or a float model another number of outputs."""
     path = Path(source)
     if path.suffix == ".tflite":
         teacher = TfliteTeacher(path)
@@ -246,7 +246,11 @@ def load_teacher(source: str, labels: Sequence[str]) -> Any:
             raise ConfigError(f"teacher {path}: labels {list(teacher.model.labels)} are not "
                               f"the student's {list(labels)}")
         return teacher
-    return load_float_model(path / FLOAT_MODEL_NAME)
+    model = load_float_model(path / FLOAT_MODEL_NAME)
+    if model.output_shape[-1] != len(labels):
+        raise ConfigError(f"teacher {path}: {model.output_shape[-1]} outputs, the student has "
+                          f"{len(labels)}")
+    return model
 
 
 def _log(message: str) -> None:

@@ -328,3 +328,5 @@ def test_an_int8_model_teaches_with_its_dequantized_scores(tiny_run, tmp_path: P
     with pytest.raises(ConfigError, match="are not the student's"):
         load_teacher(str(shipped), ("stop", "_unknown_", "_silence_"))
     assert load_teacher(str(tiny_run[0]), LABELS).output_shape == (None, len(LABELS))
+    with pytest.raises(ConfigError, match="12 outputs, the student has 3"):
+        load_teacher(str(tiny_run[0]), ("stop", "_unknown_", "_silence_"))
