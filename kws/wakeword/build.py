@@ -322,17 +322,12 @@ def retune_wakeword(model_path: Path, data_dir: str | Path | None = None,
     made: the run folder beside the model gives the phrase, the recipe, the cached takes
     and the recordings; ``data_dir`` (default: the run's) the Speech Commands words.
     DataError when the data are not the run's (fingerprint)."""
-    from kws.config import load_json
-    from kws.run import run_config_from_dict
+    from kws.run import load_run
 
     run = Path(model_path).parent
-    if not (run / "config.json").is_file():
-        raise ConfigError(f"{model_path}: a wake-word model, but {run} has no config.json "
-                          "(tune it in the run folder kws wakeword made)")
-    raw = load_json(run / "config.json", "run config")
+    config, raw = load_run(run)         # ConfigError: no readable, valid config.json
     if "phrase" not in raw or "wakeword" not in raw:
         raise ConfigError(f"{run / 'config.json'}: not the config of a kws wakeword run")
-    config = run_config_from_dict(raw)
     spec = from_dict(WakewordSpec, raw["wakeword"], "wakeword.")
     data_dir = data_dir if data_dir is not None else raw.get("speech_commands")
     bars = _bar(progress)
